@@ -1,0 +1,120 @@
+//! The one place that turns a failure into an HTTP status and a JSON error body.
+//!
+//! Error codes follow the Confluent REST Proxy convention: the HTTP status followed
+//! by two digits that tell failures with the same status apart.
+
+use axum::Json;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::validate::Invalid;
+
+/// Seconds a client is asked to wait before retrying after a `503`.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request itself is wrong.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The body is not `application/json`.
+    #[error("Content-Type must be application/json, got {found}")]
+    UnsupportedMediaType {
+        /// What the client sent, or `none`.
+        found: String,
+    },
+    /// The body is larger than `max_body_bytes`.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The body could not be read (the client went away mid-body).
+    #[error("request body could not be read: {0}")]
+    BodyUnreadable(String),
+    /// The record was not stored: retrying is safe.
+    #[error("record not stored: {0}; retry later")]
+    NotStored(String),
+    /// Without an outbox: the producer's queue is full, the record was not taken.
+    #[error("kafka producer queue is full; retry later")]
+    ProducerBusy,
+    /// Without an outbox: Kafka did not take the record.
+    #[error("kafka did not accept the record: {0}")]
+    NotDelivered(String),
+    /// No such route.
+    #[error("no route for {method} {path}")]
+    UnknownRoute {
+        /// Method of the request.
+        method: Method,
+        /// Path of the request.
+        path: String,
+    },
+    /// The route exists but not for this method.
+    #[error("method {0} is not allowed on this route")]
+    MethodNotAllowed(Method),
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error_code: u32,
+    message: String,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, u32) {
+        match self {
+            ApiError::Invalid(Invalid::MalformedJson(_)) => (StatusCode::BAD_REQUEST, 40001),
+            ApiError::Invalid(
+                Invalid::TopicEmpty
+                | Invalid::TopicTooLong { .. }
+                | Invalid::TopicReserved
+                | Invalid::TopicCharacter { .. },
+            ) => (StatusCode::BAD_REQUEST, 40002),
+            ApiError::Invalid(Invalid::Path(_)) => (StatusCode::BAD_REQUEST, 40003),
+            ApiError::BodyUnreadable(_) => (StatusCode::BAD_REQUEST, 40004),
+            ApiError::Invalid(
+                Invalid::WrongShape(_) | Invalid::MissingData | Invalid::KeyNotString { .. },
+            ) => (StatusCode::UNPROCESSABLE_ENTITY, 42206),
+            ApiError::UnknownRoute { .. } => (StatusCode::NOT_FOUND, 40400),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, 40500),
+            ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 41301),
+            ApiError::UnsupportedMediaType { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 41501),
+            ApiError::NotDelivered(_) => (StatusCode::BAD_GATEWAY, 50002),
+            ApiError::NotStored(_) => (StatusCode::SERVICE_UNAVAILABLE, 50301),
+            ApiError::ProducerBusy => (StatusCode::SERVICE_UNAVAILABLE, 50303),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error_code) = self.status_and_code();
+        let body = ErrorBody {
+            error_code,
+            message: self.to_string(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+}
+
+/// Answers requests for paths ponte does not serve.
+pub(crate) async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::UnknownRoute {
+        method,
+        path: uri.path().to_owned(),
+    }
+}
+
+/// Answers requests whose path exists with another method.
+pub(crate) async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method)
+}

@@ -1,0 +1,229 @@
+//! Wiring: starts the outbox writer, the producer, the relay and the HTTP listener
+//! in dependency order, and stops them in reverse order so that nothing accepted is
+//! dropped on the way out.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::Settings;
+use crate::http::{self, AppState, Ingest};
+use crate::kafka::{self, Connectivity};
+use crate::outbox::sqlite::SqliteStore;
+use crate::outbox::{self, Backlog, Outbox, StoreError};
+use crate::relay::{DeliveryContext, Publisher, Relay};
+use crate::telemetry::Counters;
+
+/// Committed batches that may wait for the relay before the writer stops handing
+/// them over in memory (the relay then reads them from the outbox).
+const RELAY_QUEUE_BATCHES: usize = 256;
+
+/// Why ponte could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The outbox could not be opened.
+    #[error("cannot open the outbox at {path}: {source}")]
+    Outbox {
+        /// The configured path.
+        path: String,
+        /// What went wrong.
+        source: StoreError,
+    },
+    /// The producer could not be created (usually a bad librdkafka property).
+    #[error("cannot create the kafka producer: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The listener could not bind.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The configured address.
+        address: SocketAddr,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// A worker thread could not be started.
+    #[error("cannot start a worker thread: {0}")]
+    Thread(std::io::Error),
+    /// Serving HTTP failed.
+    #[error("http server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs ponte until `shutdown` completes, then stops it cleanly.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let started = Instant::now();
+    let address = SocketAddr::new(settings.bind_address, settings.port);
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|source| ServerError::Bind { address, source })?;
+    let address = listener.local_addr().unwrap_or(address);
+
+    let counters = Arc::new(Counters::default());
+    let connectivity = Arc::new(Connectivity::default());
+    let pipeline = Pipeline::start(&settings, &counters, &connectivity)?;
+    let state = AppState {
+        ingest: pipeline.ingest.clone(),
+        backlog: pipeline.backlog.clone(),
+        connectivity,
+        counters,
+        brokers: settings.broker_list().into(),
+        max_body_bytes: settings.max_body_bytes,
+        ack_timeout: Duration::from_millis(settings.ack_timeout_ms),
+        started,
+    };
+
+    log_startup(&settings, address, started);
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Serve)?;
+
+    tracing::info!("http listener closed, draining");
+    pipeline
+        .stop(Duration::from_millis(settings.shutdown_timeout_ms))
+        .await;
+    tracing::info!("ponte stopped");
+    Ok(())
+}
+
+fn log_startup(settings: &Settings, address: SocketAddr, started: Instant) {
+    tracing::info!(
+        %address,
+        brokers = %settings.kafka_brokers,
+        acks = "all",
+        idempotence = true,
+        outbox = if settings.enable_outbox { "durable" } else { "off" },
+        outbox_path = %settings.outbox_path.display(),
+        journal_mode = "wal",
+        synchronous = "full",
+        startup_ms = started.elapsed().as_millis() as u64,
+        "ponte listening"
+    );
+}
+
+/// The worker threads behind the HTTP routes.
+struct Pipeline {
+    ingest: Ingest,
+    backlog: Option<Arc<Mutex<dyn Backlog>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    fn start(
+        settings: &Settings,
+        counters: &Arc<Counters>,
+        connectivity: &Arc<Connectivity>,
+    ) -> Result<Pipeline, ServerError> {
+        let producer_config = kafka::producer_config(settings);
+        let context = |outcomes| DeliveryContext {
+            outcomes,
+            connectivity: Arc::clone(connectivity),
+            counters: Arc::clone(counters),
+        };
+
+        if !settings.enable_outbox {
+            let publisher =
+                Publisher::new(&producer_config, context(None), &settings.record_source)?;
+            return Ok(Pipeline {
+                ingest: Ingest::Direct(publisher),
+                backlog: None,
+                threads: Vec::new(),
+            });
+        }
+
+        let unusable = |source| ServerError::Outbox {
+            path: settings.outbox_path.display().to_string(),
+            source,
+        };
+        let store = SqliteStore::open(&settings.outbox_path).map_err(unusable)?;
+        let relay_backlog = store.backlog().map_err(unusable)?;
+        let health_backlog = store.backlog().map_err(unusable)?;
+
+        let (outbox, commands) = Outbox::channel();
+        let publisher = Publisher::new(
+            &producer_config,
+            context(Some(outbox.outcome_sender())),
+            &settings.record_source,
+        )?;
+        let (live_sender, live) = mpsc::channel(RELAY_QUEUE_BATCHES);
+
+        let writer = outbox::spawn_writer(
+            store,
+            &outbox,
+            commands,
+            live_sender,
+            settings.outbox_max_batch,
+        )
+        .map_err(ServerError::Thread)?;
+        let relay = Relay {
+            backlog: relay_backlog,
+            publisher,
+            live,
+            outcomes: outbox.outcome_sender(),
+            counters: Arc::clone(counters),
+            flush_timeout: Duration::from_millis(settings.shutdown_timeout_ms),
+        }
+        .spawn()
+        .map_err(ServerError::Thread)?;
+
+        Ok(Pipeline {
+            ingest: Ingest::Outbox(outbox),
+            backlog: Some(Arc::new(Mutex::new(health_backlog))),
+            threads: vec![relay, writer],
+        })
+    }
+
+    /// Closes the outbox to new records, lets the relay hand over what it holds and
+    /// drain the producer within `timeout`, then waits for the writer to record the
+    /// last delivery reports.
+    async fn stop(self, timeout: Duration) {
+        match &self.ingest {
+            Ingest::Outbox(outbox) => outbox.close().await,
+            Ingest::Direct(publisher) => {
+                if let Err(err) = publisher.flush(timeout) {
+                    tracing::warn!(error = %err, "producer not drained before shutdown");
+                }
+            }
+        }
+        drop(self.ingest);
+        drop(self.backlog);
+
+        let threads = self.threads;
+        let joined = tokio::task::spawn_blocking(move || {
+            threads.into_iter().all(|thread| thread.join().is_ok())
+        })
+        .await;
+        if !matches!(joined, Ok(true)) {
+            tracing::error!("a worker thread panicked during shutdown");
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,97 @@
+//! Telemetry: log output and the counters behind `/health`.
+//!
+//! Logs follow one rule: a constant message with structured fields, `info` for
+//! lifecycle events only, `warn` for a degraded dependency, `error` for a durable
+//! write that failed. Nothing is logged at `info` per request.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogLevel};
+
+/// Installs the global log subscriber. `RUST_LOG`, when set, wins over `level`, so
+/// that one module can be turned up without touching the others.
+pub fn init_logging(level: LogLevel, format: LogFormat) {
+    let default = match level {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+        LogLevel::Trace => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+
+    // A second initialisation (tests, or a library user with its own subscriber)
+    // keeps the first one, which is what both want.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Running totals since start, in the old middleware's names.
+#[derive(Debug, Default)]
+pub struct Counters {
+    received: AtomicU64,
+    sent: AtomicU64,
+    failed: AtomicU64,
+    retries: AtomicU64,
+    dead_lettered: AtomicU64,
+}
+
+/// A copy of the counters at one moment, serialised as the middleware did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CounterSnapshot {
+    /// Records accepted (stored, or handed to Kafka when the outbox is off).
+    pub total_received: u64,
+    /// Records Kafka acknowledged.
+    pub total_sent: u64,
+    /// Sends that failed.
+    pub total_failed: u64,
+    /// Records sent again after a failure or a restart.
+    pub total_retries: u64,
+    /// Records moved to the dead-letter topic.
+    #[serde(rename = "totalDLQ")]
+    pub total_dlq: u64,
+}
+
+impl Counters {
+    /// A record was accepted.
+    pub fn record_received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Kafka acknowledged a record.
+    pub fn record_sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A send failed.
+    pub fn record_failed(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A record is being sent again.
+    pub fn record_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current totals.
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            total_received: self.received.load(Ordering::Relaxed),
+            total_sent: self.sent.load(Ordering::Relaxed),
+            total_failed: self.failed.load(Ordering::Relaxed),
+            total_retries: self.retries.load(Ordering::Relaxed),
+            total_dlq: self.dead_lettered.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Validation: everything a client sends is checked here, before anything is stored.
+//!
+//! Each failure is a variant of [`Invalid`] whose message tells the client what
+//! to fix; [`crate::http::error`] decides the HTTP status for each.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::record::Record;
+
+/// Kafka refuses topic names longer than this.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    /// The topic in the path is empty.
+    #[error("topic name is empty")]
+    TopicEmpty,
+    /// The topic name is longer than Kafka allows.
+    #[error("topic name is {length} characters long; Kafka allows at most 249")]
+    TopicTooLong {
+        /// Length of the name that was sent.
+        length: usize,
+    },
+    /// `.` and `..` are reserved by Kafka.
+    #[error("topic name may not be \".\" or \"..\"")]
+    TopicReserved,
+    /// The topic name has a character Kafka does not allow.
+    #[error(
+        "topic name contains {found:?}; only ASCII letters, digits, '.', '_' and '-' are allowed"
+    )]
+    TopicCharacter {
+        /// The first offending character.
+        found: char,
+    },
+    /// The path could not be decoded (bad percent-encoding or invalid UTF-8).
+    #[error("request path could not be decoded: {0}")]
+    Path(String),
+    /// The body is not JSON at all.
+    #[error("request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The body is JSON but not an object of the expected shape.
+    #[error(
+        "request body must be a JSON object such as {{\"key\": \"...\", \"data\": {{...}}}}: {0}"
+    )]
+    WrongShape(String),
+    /// `data` is absent or null.
+    #[error("\"data\" is missing or null; the record value goes in \"data\"")]
+    MissingData,
+    /// `key` is present but not a string.
+    #[error("\"key\" must be a string or null, not {found}")]
+    KeyNotString {
+        /// JSON type of the value that was sent.
+        found: &'static str,
+    },
+}
+
+/// Checks a topic name against Kafka's rules: 1 to 249 characters of
+/// `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn topic_name(name: &str) -> Result<(), Invalid> {
+    if name.is_empty() {
+        return Err(Invalid::TopicEmpty);
+    }
+    if let Some(found) = name.chars().find(|c| !is_topic_char(*c)) {
+        return Err(Invalid::TopicCharacter { found });
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return Err(Invalid::TopicTooLong { length: name.len() });
+    }
+    if name == "." || name == ".." {
+        return Err(Invalid::TopicReserved);
+    }
+    Ok(())
+}
+
+fn is_topic_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+/// The old middleware's request body: `{"key": "...", "data": {...}}`.
+///
+/// Fields are kept as raw JSON so that `data` reaches Kafka exactly as the client
+/// wrote it: no re-serialisation, so no lost digits in amounts or large integers.
+#[derive(Deserialize)]
+struct MiddlewareBody<'a> {
+    #[serde(borrow, default)]
+    key: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+/// Parses the middleware's request body into a record for `topic`.
+pub fn middleware_record(topic: String, body: &[u8]) -> Result<Record, Invalid> {
+    let parsed: MiddlewareBody<'_> = serde_json::from_slice(body).map_err(|err| {
+        if err.is_data() {
+            Invalid::WrongShape(err.to_string())
+        } else {
+            Invalid::MalformedJson(err.to_string())
+        }
+    })?;
+
+    let data = parsed
+        .data
+        .filter(|raw| raw.get() != "null")
+        .ok_or(Invalid::MissingData)?;
+    let key = parsed.key.map(record_key).transpose()?.flatten();
+
+    Ok(Record::arriving(topic, key, data.get().to_owned()))
+}
+
+fn record_key(raw: &RawValue) -> Result<Option<String>, Invalid> {
+    serde_json::from_str::<Option<String>>(raw.get()).map_err(|_| Invalid::KeyNotString {
+        found: json_type_name(raw.get()),
+    })
+}
+
+fn json_type_name(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't' | b'f') => "a boolean",
+        _ => "a number",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+use super::*;
+
+#[test]
+fn topic_names_of_allowed_characters_pass() {
+    for name in [
+        "protheus-notas-fiscais",
+        "a",
+        "A.b_c-9",
+        "...",
+        &"x".repeat(249),
+    ] {
+        assert_eq!(topic_name(name), Ok(()), "{name}");
+    }
+}
+
+#[test]
+fn topic_names_breaking_kafka_rules_are_refused() {
+    assert_eq!(topic_name(""), Err(Invalid::TopicEmpty));
+    assert_eq!(topic_name("."), Err(Invalid::TopicReserved));
+    assert_eq!(topic_name(".."), Err(Invalid::TopicReserved));
+    assert_eq!(
+        topic_name(&"x".repeat(250)),
+        Err(Invalid::TopicTooLong { length: 250 })
+    );
+    assert_eq!(
+        topic_name("a/b"),
+        Err(Invalid::TopicCharacter { found: '/' })
+    );
+    assert_eq!(
+        topic_name("a b"),
+        Err(Invalid::TopicCharacter { found: ' ' })
+    );
+    assert_eq!(
+        topic_name("nota\u{e7}"),
+        Err(Invalid::TopicCharacter { found: '\u{e7}' })
+    );
+    assert_eq!(
+        topic_name("a\nb"),
+        Err(Invalid::TopicCharacter { found: '\n' })
+    );
+}
+
+#[test]
+fn data_reaches_the_record_byte_for_byte() {
+    let body = br#"{"key":"NF-1","data":{"valor": 1500.00, "id": 12345678901234567890}}"#;
+    let record = middleware_record("t".to_owned(), body).expect("valid body");
+
+    assert_eq!(
+        record.value,
+        r#"{"valor": 1500.00, "id": 12345678901234567890}"#
+    );
+    assert_eq!(record.key.as_deref(), Some("NF-1"));
+    assert_eq!(record.topic, "t");
+}
+
+#[test]
+fn key_may_be_absent_or_null() {
+    let absent = middleware_record("t".to_owned(), br#"{"data":1}"#).expect("valid");
+    let null = middleware_record("t".to_owned(), br#"{"data":1,"key":null}"#).expect("valid");
+
+    assert_eq!(absent.key, None);
+    assert_eq!(null.key, None);
+}
+
+#[test]
+fn escaped_keys_are_decoded() {
+    let record = middleware_record("t".to_owned(), br#"{"data":1,"key":"a\"b\u00e7"}"#);
+    assert_eq!(record.expect("valid").key.as_deref(), Some("a\"b\u{e7}"));
+}
+
+/// Tells whether an error is the one a case expects.
+type Expected = fn(&Invalid) -> bool;
+
+#[test]
+fn each_malformed_body_names_its_problem() {
+    let cases: [(&[u8], Expected); 7] = [
+        (b"{\"data\":", |e| matches!(e, Invalid::MalformedJson(_))),
+        (b"not json", |e| matches!(e, Invalid::MalformedJson(_))),
+        (b"[1,2]", |e| matches!(e, Invalid::WrongShape(_))),
+        (b"{\"key\":\"k\"}", |e| *e == Invalid::MissingData),
+        (b"{\"data\":null}", |e| *e == Invalid::MissingData),
+        (b"{\"data\":1,\"key\":7}", |e| {
+            *e == Invalid::KeyNotString { found: "a number" }
+        }),
+        (b"{\"data\":1,\"key\":{}}", |e| {
+            *e == Invalid::KeyNotString { found: "an object" }
+        }),
+    ];
+    for (body, expected) in cases {
+        let err = middleware_record("t".to_owned(), body).expect_err("must be refused");
+        assert!(
+            expected(&err),
+            "{}: got {err:?}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+#[test]
+fn invalid_utf8_is_malformed_json() {
+    let err = middleware_record("t".to_owned(), b"{\"data\":\"\xff\"}").expect_err("refused");
+    assert!(matches!(err, Invalid::MalformedJson(_)), "{err:?}");
+}
