@@ -1,0 +1,113 @@
+//! Test support: real brokers (librdkafka's mock cluster in-process, Tansu as a
+//! separate process), the `ponte` binary as a child process, and a consumer that
+//! reads back what reached Kafka.
+
+// Each test file uses a different part of this module.
+#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
+
+pub mod brokers;
+pub mod ponte;
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value;
+
+/// A record as read back from Kafka.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub value: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Consumed {
+    /// The value of header `name`, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Reads `topic` from the beginning of every partition, with assigned partitions
+/// (no consumer group), until `expected` records arrived or `patience` passed.
+pub fn consume(bootstrap: &str, topic: &str, expected: usize, patience: Duration) -> Vec<Consumed> {
+    consume_until(bootstrap, topic, patience, |records| {
+        records.len() >= expected
+    })
+}
+
+/// Like [`consume`], but reads until `done` holds for what was read so far.
+pub fn consume_until(
+    bootstrap: &str,
+    topic: &str,
+    patience: Duration,
+    done: impl Fn(&[Consumed]) -> bool,
+) -> Vec<Consumed> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "ponte-tests")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("topic metadata");
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        assignment
+            .add_partition_offset(topic, partition.id(), Offset::Beginning)
+            .expect("partition offset");
+    }
+    consumer.assign(&assignment).expect("assign partitions");
+
+    let deadline = std::time::Instant::now() + patience;
+    let mut records = Vec::new();
+    while !done(&records) && std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => records.push(Consumed {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
+                value: String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned(),
+                headers: message
+                    .headers()
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .map(|h| {
+                                let value =
+                                    h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                                (h.key.to_owned(), value.into_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+            Some(Err(err)) => eprintln!("consumer error (retrying): {err}"),
+            None => {}
+        }
+    }
+    records
+}
+
+/// The `offsets[0]` of a `200` answer, as (partition, offset).
+pub fn placement(answer: &Value) -> (i32, i64) {
+    let first = &answer["offsets"][0];
+    let partition = first["partition"].as_i64().expect("numeric partition");
+    let offset = first["offset"].as_str().expect("offset is a string");
+    (
+        i32::try_from(partition).expect("partition fits i32"),
+        offset.parse().expect("offset is a number"),
+    )
+}
