@@ -16,7 +16,10 @@ pub struct Record {
     pub key: Option<String>,
     /// Record value: the JSON text of the client's `data`, byte for byte.
     pub value: String,
-    /// Arrival time in milliseconds since the Unix epoch; also the Kafka record timestamp.
+    /// Arrival time in milliseconds since the Unix epoch. The Kafka record carries
+    /// the time it was produced instead, as the old middleware's did: a record sent
+    /// days after arrival (a replay) with its arrival time could fall outside the
+    /// topic's retention at once, or be refused by brokers that bound timestamps.
     pub timestamp_ms: i64,
 }
 

@@ -3,7 +3,9 @@
 //! Each failure is a variant of [`Invalid`] whose message tells the client what
 //! to fix; [`crate::http::error`] decides the HTTP status for each.
 
-use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use serde_json::value::RawValue;
 
 use crate::record::Record;
@@ -78,21 +80,15 @@ fn is_topic_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
-/// The old middleware's request body: `{"key": "...", "data": {...}}`.
+/// Parses the old middleware's request body, `{"key": "...", "data": {...}}`, into
+/// a record for `topic`. Other fields are ignored, as the middleware ignored them.
 ///
 /// Fields are kept as raw JSON so that `data` reaches Kafka exactly as the client
 /// wrote it: no re-serialisation, so no lost digits in amounts or large integers.
-#[derive(Deserialize)]
-struct MiddlewareBody<'a> {
-    #[serde(borrow, default)]
-    key: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-}
-
-/// Parses the middleware's request body into a record for `topic`.
 pub fn middleware_record(topic: String, body: &[u8]) -> Result<Record, Invalid> {
-    let parsed: MiddlewareBody<'_> = serde_json::from_slice(body).map_err(|err| {
+    // A map, not a derived struct: serde would also accept a JSON array for a
+    // struct, filling its fields by position.
+    let fields: HashMap<Cow<'_, str>, &RawValue> = serde_json::from_slice(body).map_err(|err| {
         if err.is_data() {
             Invalid::WrongShape(err.to_string())
         } else {
@@ -100,11 +96,15 @@ pub fn middleware_record(topic: String, body: &[u8]) -> Result<Record, Invalid> 
         }
     })?;
 
-    let data = parsed
-        .data
+    let data = fields
+        .get("data")
         .filter(|raw| raw.get() != "null")
         .ok_or(Invalid::MissingData)?;
-    let key = parsed.key.map(record_key).transpose()?.flatten();
+    let key = fields
+        .get("key")
+        .map(|raw| record_key(raw))
+        .transpose()?
+        .flatten();
 
     Ok(Record::arriving(topic, key, data.get().to_owned()))
 }

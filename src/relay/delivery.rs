@@ -161,8 +161,7 @@ impl Publisher {
         });
         let mut outgoing = BaseRecord::with_opaque_to(&record.topic, in_flight)
             .payload(&record.value)
-            .headers(headers)
-            .timestamp(record.timestamp_ms);
+            .headers(headers);
         if let Some(key) = &record.key {
             outgoing = outgoing.key(key);
         }

@@ -58,13 +58,10 @@ pub fn consume_until(
         .set("enable.partition.eof", "false")
         .create()
         .expect("consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("topic metadata");
     let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics()[0].partitions() {
+    for partition in partitions_of(&consumer, topic) {
         assignment
-            .add_partition_offset(topic, partition.id(), Offset::Beginning)
+            .add_partition_offset(topic, partition, Offset::Beginning)
             .expect("partition offset");
     }
     consumer.assign(&assignment).expect("assign partitions");
@@ -99,6 +96,21 @@ pub fn consume_until(
         }
     }
     records
+}
+
+/// The partitions of `topic`, waiting while the broker is still creating it.
+fn partitions_of(consumer: &BaseConsumer, topic: &str) -> Vec<i32> {
+    for _ in 0..100 {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("topic metadata");
+        let described = &metadata.topics()[0];
+        if described.error().is_none() && !described.partitions().is_empty() {
+            return described.partitions().iter().map(|p| p.id()).collect();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("topic {topic} has no partitions");
 }
 
 /// The `offsets[0]` of a `200` answer, as (partition, offset).
