@@ -96,10 +96,10 @@ pub(super) fn figment(overrides: &Overrides) -> Result<Figment, ConfigError> {
 
     figment = figment
         .merge(Env::raw().only(&MIDDLEWARE_VARIABLES))
-        .merge(
-            Env::prefixed(PREFIX)
-                .filter(|key| !key.as_str().starts_with("rdkafka_") && key.as_str() != "config"),
-        )
+        .merge(Env::prefixed(PREFIX).filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            !key.starts_with("rdkafka_") && key != "config"
+        }))
         .merge(kafka_properties_provider(rdkafka_from_env()))
         .merge(Serialized::defaults(overrides));
 

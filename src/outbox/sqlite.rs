@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use super::store::{Backlog, Outcome, Store, StoreError};
 use crate::record::{Record, StoredRecord};
 
-const SCHEMA: &str = "
+const TABLE: &str = "
 CREATE TABLE IF NOT EXISTS outbox (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id      TEXT UNIQUE NOT NULL,
@@ -27,9 +27,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at         INTEGER,
     kafka_offset    TEXT,
     kafka_partition INTEGER
-);
-CREATE INDEX IF NOT EXISTS outbox_status_id ON outbox (status, id);
-";
+)";
+
+/// Serves the relay's search for unsent rows and the pending count.
+const INDEX: &str = "CREATE INDEX IF NOT EXISTS outbox_status_id ON outbox (status, id)";
 
 /// The compatibility contract's columns; an existing table must have them all.
 const CONTRACT_COLUMNS: [&str; 13] = [
@@ -66,8 +67,9 @@ impl SqliteStore {
         let connection = Connection::open(path)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         require_durability(&connection)?;
-        connection.execute_batch(SCHEMA)?;
+        connection.execute_batch(TABLE)?;
         require_contract_columns(&connection)?;
+        connection.execute_batch(INDEX)?;
         Ok(SqliteStore {
             connection,
             path: path.to_owned(),

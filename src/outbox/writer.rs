@@ -152,3 +152,6 @@ impl<S: Store> Writer<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
