@@ -251,3 +251,32 @@ fn secrets_are_masked_and_the_rest_shown() {
     assert_eq!(masked["ssl.key.pem"], "********");
     assert_eq!(masked["sasl.username"], "erp");
 }
+
+#[test]
+fn the_example_file_states_exactly_the_defaults() {
+    let example = include_str!("../../ponte.example.toml");
+    load_in_jail(
+        |jail| {
+            jail.create_file("ponte.toml", example)?;
+            Ok(Overrides {
+                config: Some("ponte.toml".into()),
+                ..Overrides::default()
+            })
+        },
+        |settings| assert_eq!(settings.expect("example is valid"), Settings::default()),
+    );
+}
+
+#[test]
+fn the_example_file_mentions_every_setting() {
+    let example = include_str!("../../ponte.example.toml");
+    let defaults = serde_json::to_value(Settings::default()).expect("serialisable");
+    let names = defaults.as_object().expect("a table").keys();
+
+    let missing: Vec<&String> = names
+        .filter(|name| !example.contains(&format!("\n{name} =")) && *name != "kafka_properties")
+        .collect();
+
+    assert!(missing.is_empty(), "not in ponte.example.toml: {missing:?}");
+    assert!(example.contains("\n[kafka_properties]"));
+}
