@@ -119,3 +119,37 @@ async fn records_stored_while_kafka_was_down_are_published_after_a_restart() {
         .await;
     assert_eq!(drained["outbox"]["pending"], json!(0), "rows marked sent");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_under_load_exits_cleanly_with_every_record_sent() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let bootstrap = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ponte = Ponte::start(&bootstrap, dir.path(), &[("PONTE_ACK_TIMEOUT_MS", "50")]);
+
+    let posting = tokio::spawn(post_until_refused(ponte.url("/topics/graceful")));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let status = ponte.terminate();
+    let acknowledged = posting.await.expect("posting task");
+    let log = ponte.log();
+    ponte.restart();
+    let health = ponte.health_until(Duration::from_secs(5), |_| true).await;
+
+    assert!(status.success(), "exit status {status}; log:\n{log}");
+    assert!(log.contains("ponte stopped"), "{log}");
+    assert!(!acknowledged.is_empty());
+    assert_eq!(
+        health["outbox"]["pending"],
+        json!(0),
+        "nothing left pending"
+    );
+    let expected: HashSet<String> = acknowledged.into_iter().collect();
+    let consumed = consume_until(&bootstrap, "graceful", Duration::from_secs(30), |records| {
+        records.len() >= expected.len()
+    });
+    let seen: HashSet<&str> = consumed
+        .iter()
+        .filter_map(|r| r.header("message-id"))
+        .collect();
+    assert!(expected.iter().all(|id| seen.contains(id.as_str())));
+}
