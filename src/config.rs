@@ -69,6 +69,22 @@ pub struct Settings {
     pub kafka_message_timeout_ms: u64,
     /// How often librdkafka reports broker state, which feeds `/health`.
     pub kafka_statistics_interval_ms: u64,
+    /// Wait before the first retry of a failed send; it doubles with each failure.
+    pub retry_backoff_initial_ms: u64,
+    /// Longest wait between two retries.
+    pub retry_backoff_max_ms: u64,
+    /// Random spread of each wait, as a fraction of it (0.2: up to 20% shorter or
+    /// longer), so that many ponte instances do not retry in step.
+    pub retry_backoff_jitter: f64,
+    /// Sends failing for a reason of the record's own (too large, not authorised,
+    /// unknown topic) before it goes to the dead-letter topic. Failures because
+    /// Kafka is unavailable never count.
+    pub dead_letter_after_failures: u32,
+    /// Most records the outbox holds undelivered; beyond it new records are refused
+    /// with `503` and `Retry-After`, and nothing stored is touched.
+    pub outbox_max_unsent: u64,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_window_ms: u64,
     /// Extra librdkafka properties, passed through unchanged (TLS, SASL, tuning).
     #[serde(deserialize_with = "kafka_properties::deserialize")]
     pub kafka_properties: BTreeMap<String, String>,
@@ -94,6 +110,12 @@ impl Default for Settings {
             kafka_linger_ms: 5,
             kafka_message_timeout_ms: 30_000,
             kafka_statistics_interval_ms: 1_000,
+            retry_backoff_initial_ms: 300,
+            retry_backoff_max_ms: 30_000,
+            retry_backoff_jitter: 0.2,
+            dead_letter_after_failures: 5,
+            outbox_max_unsent: 10_000_000,
+            idempotency_window_ms: 86_400_000,
             kafka_properties: BTreeMap::new(),
         }
     }
@@ -240,6 +262,18 @@ impl Settings {
             return Err(invalid(
                 "kafka_linger_ms",
                 "must be smaller than kafka_message_timeout_ms".to_owned(),
+            ));
+        }
+        if self.retry_backoff_max_ms < self.retry_backoff_initial_ms {
+            return Err(invalid(
+                "retry_backoff_max_ms",
+                "must not be smaller than retry_backoff_initial_ms".to_owned(),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.retry_backoff_jitter) {
+            return Err(invalid(
+                "retry_backoff_jitter",
+                "must be at least 0 and below 1".to_owned(),
             ));
         }
         if self.record_source.is_empty() {

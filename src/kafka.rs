@@ -6,6 +6,7 @@
 //! [`crate::config::Settings`], and anything else librdkafka understands can be
 //! passed through `kafka_properties`.
 
+pub mod classify;
 pub mod dev;
 
 use std::sync::Mutex;

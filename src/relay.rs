@@ -9,6 +9,7 @@
 //! arrives. So every unsent row is sent once per process, in id order, and memory
 //! stays bounded however large the backlog grows.
 
+pub mod backoff;
 pub mod delivery;
 
 use std::thread::JoinHandle;
