@@ -4,8 +4,10 @@
 //! decides each HTTP status and error body, so clients always get
 //! `{"error_code": ..., "message": "..."}` and never a bare 500.
 
+mod answer;
 pub mod error;
 mod health;
+pub mod messages;
 mod produce;
 
 use std::sync::{Arc, Mutex};
@@ -63,6 +65,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/topics/{topic}", post(produce::produce))
         .route("/health", get(health::health))
+        .route("/messages", get(messages::list))
+        .route("/messages/replay", post(messages::replay))
+        .route("/messages/{message_id}", get(messages::show))
+        .route("/messages/{message_id}/retry", post(messages::retry))
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

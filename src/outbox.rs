@@ -63,8 +63,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::record::{DeliveryWaiter, Record};
 
-pub use store::{Backlog, Outcome, Store, StoreError};
-pub use writer::{Committed, spawn_writer};
+pub use store::{
+    Append, Appended, Backlog, Change, Commit, Idempotency, ListFilter, Outcome, ReplayFilter,
+    RowView, Settled, Store, StoreError,
+};
+pub use writer::{Committed, WriterLimits, spawn_writer};
 
 /// How many commands may wait for the writer before `append` waits too.
 const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -75,6 +78,12 @@ pub enum OutboxError {
     /// The commit failed (disk full, I/O error, database locked).
     #[error("outbox write failed: {0}")]
     Write(String),
+    /// The outbox holds as many undelivered records as it may.
+    #[error("the outbox holds {limit} undelivered records, its limit")]
+    Full {
+        /// The configured limit, `outbox_max_unsent`.
+        limit: u64,
+    },
     /// ponte is shutting down and takes no new records.
     #[error("ponte is shutting down")]
     ShuttingDown,
@@ -83,17 +92,26 @@ pub enum OutboxError {
 /// A request to the writer thread.
 #[derive(Debug)]
 pub enum Command {
-    /// Store a record; `committed` hears its row id once it is durable.
+    /// Store a record; `answer` hears what became of it once that is durable.
     Append {
         /// The record to store.
         record: Record,
+        /// The client's idempotency key, if it gave one.
+        idempotency: Option<Idempotency>,
         /// Who waits for Kafka's report on this record, if anyone.
         waiter: Option<DeliveryWaiter>,
         /// Answered once the record is durable (or could not be stored).
-        committed: oneshot::Sender<Result<i64, OutboxError>>,
+        answer: oneshot::Sender<Result<Appended, OutboxError>>,
     },
     /// Write down what Kafka said about a stored record.
     Outcome(Outcome),
+    /// Apply an operator's change.
+    Change {
+        /// The change.
+        change: Change,
+        /// Answered with the number of rows it touched.
+        answer: oneshot::Sender<Result<u64, OutboxError>>,
+    },
     /// Take no more records, and let the relay finish once it has sent what it has.
     Close,
 }
@@ -132,24 +150,36 @@ impl Outbox {
         (Outbox { commands, health }, receiver)
     }
 
-    /// Stores `record` durably and returns its row id. `waiter`, if given, later
-    /// hears what Kafka said about it.
+    /// Stores `record` durably, or finds the earlier record its idempotency key
+    /// names. `waiter`, if given, later hears what Kafka said about a new record.
     pub async fn append(
         &self,
         record: Record,
+        idempotency: Option<Idempotency>,
         waiter: Option<DeliveryWaiter>,
-    ) -> Result<i64, OutboxError> {
-        let (committed, answer) = oneshot::channel();
+    ) -> Result<Appended, OutboxError> {
+        let (answer, answered) = oneshot::channel();
         let command = Command::Append {
             record,
+            idempotency,
             waiter,
-            committed,
+            answer,
         };
         self.commands
             .send(command)
             .await
             .map_err(|_| OutboxError::ShuttingDown)?;
-        answer.await.map_err(|_| OutboxError::ShuttingDown)?
+        answered.await.map_err(|_| OutboxError::ShuttingDown)?
+    }
+
+    /// Applies an operator's change; returns how many rows it touched.
+    pub async fn change(&self, change: Change) -> Result<u64, OutboxError> {
+        let (answer, answered) = oneshot::channel();
+        self.commands
+            .send(Command::Change { change, answer })
+            .await
+            .map_err(|_| OutboxError::ShuttingDown)?;
+        answered.await.map_err(|_| OutboxError::ShuttingDown)?
     }
 
     /// A sender for delivery outcomes, for the producer's delivery callback.

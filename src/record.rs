@@ -44,8 +44,11 @@ pub struct StoredRecord {
     pub id: i64,
     /// The record itself.
     pub record: Record,
-    /// Sends that failed so far.
+    /// Failed sends that count toward the dead-letter limit.
     pub retry_count: i64,
+    /// When a scheduled retry is due (ms since the epoch); `None` for a record on
+    /// its first way to Kafka or waiting out an outage.
+    pub next_attempt_at_ms: Option<i64>,
 }
 
 /// Where Kafka put a record.

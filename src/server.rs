@@ -15,8 +15,9 @@ use crate::config::Settings;
 use crate::http::{self, AppState, Ingest};
 use crate::kafka::{self, Connectivity};
 use crate::outbox::sqlite::SqliteStore;
-use crate::outbox::{self, Backlog, Outbox, StoreError};
-use crate::relay::{DeliveryContext, Publisher, Relay};
+use crate::outbox::{self, Backlog, Outbox, StoreError, WriterLimits};
+use crate::relay::backoff::Backoff;
+use crate::relay::{DeliveryContext, Publisher, Relay, RetryPolicy};
 use crate::telemetry::Counters;
 
 /// Committed batches that may wait for the relay before the writer stops handing
@@ -122,15 +123,21 @@ impl Pipeline {
         connectivity: &Arc<Connectivity>,
     ) -> Result<Pipeline, ServerError> {
         let producer_config = kafka::producer_config(settings);
-        let context = |outcomes| DeliveryContext {
+        let policy = RetryPolicy {
+            backoff: Backoff::from_settings(settings),
+            dead_letter_after: settings.dead_letter_after_failures,
+        };
+        let context = |outcomes, notices| DeliveryContext {
             outcomes,
+            notices,
+            policy,
             connectivity: Arc::clone(connectivity),
             counters: Arc::clone(counters),
         };
 
         if !settings.enable_outbox {
-            let publisher =
-                Publisher::new(&producer_config, context(None), &settings.record_source)?;
+            let context = context(None, None);
+            let publisher = Publisher::new(&producer_config, context, &settings.record_source)?;
             return Ok(Pipeline {
                 ingest: Ingest::Direct(publisher),
                 backlog: None,
@@ -142,31 +149,33 @@ impl Pipeline {
             path: settings.outbox_path.display().to_string(),
             source,
         };
-        let store = SqliteStore::open(&settings.outbox_path).map_err(unusable)?;
+        let window = Duration::from_millis(settings.idempotency_window_ms);
+        let store = SqliteStore::open(&settings.outbox_path)
+            .map_err(unusable)?
+            .with_idempotency_window(window);
         let relay_backlog = store.backlog().map_err(unusable)?;
-        let health_backlog = store.backlog().map_err(unusable)?;
+        let api_backlog = store.backlog().map_err(unusable)?;
 
         let (outbox, commands) = Outbox::channel();
-        let publisher = Publisher::new(
-            &producer_config,
-            context(Some(outbox.outcome_sender())),
-            &settings.record_source,
-        )?;
+        let (notice_sender, notices) = mpsc::unbounded_channel();
+        let context = context(Some(outbox.outcome_sender()), Some(notice_sender));
+        let publisher = Publisher::new(&producer_config, context, &settings.record_source)?;
         let (live_sender, live) = mpsc::channel(RELAY_QUEUE_BATCHES);
 
-        let writer = outbox::spawn_writer(
-            store,
-            &outbox,
-            commands,
-            live_sender,
-            settings.outbox_max_batch,
-        )
-        .map_err(ServerError::Thread)?;
+        let limits = WriterLimits {
+            max_batch: settings.outbox_max_batch,
+            max_unsent: settings.outbox_max_unsent,
+        };
+        let writer = outbox::spawn_writer(store, &outbox, commands, live_sender, limits)
+            .map_err(ServerError::Thread)?;
         let relay = Relay {
             backlog: relay_backlog,
             publisher,
             live,
-            outcomes: outbox.outcome_sender(),
+            notices,
+            outbox: outbox.clone(),
+            policy,
+            dead_letter_topic: settings.dlq_topic.clone(),
             counters: Arc::clone(counters),
             flush_timeout: Duration::from_millis(settings.shutdown_timeout_ms),
         }
@@ -175,7 +184,7 @@ impl Pipeline {
 
         Ok(Pipeline {
             ingest: Ingest::Outbox(outbox),
-            backlog: Some(Arc::new(Mutex::new(health_backlog))),
+            backlog: Some(Arc::new(Mutex::new(api_backlog))),
             threads: vec![relay, writer],
         })
     }

@@ -84,6 +84,16 @@ impl Counters {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A record's copy reached the dead-letter topic.
+    pub fn record_dead_lettered(&self) {
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records Kafka acknowledged so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
     /// The current totals.
     pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {

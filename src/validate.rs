@@ -50,6 +50,12 @@ pub enum Invalid {
     /// `data` is absent or null.
     #[error("\"data\" is missing or null; the record value goes in \"data\"")]
     MissingData,
+    /// `message_id` is present but not a usable id.
+    #[error("\"message_id\" must be a string of 1 to 255 characters of A-Z a-z 0-9 . _ : -")]
+    BadMessageId,
+    /// The `Idempotency-Key` header is not a usable key.
+    #[error("Idempotency-Key must be 1 to 255 characters of A-Z a-z 0-9 . _ : -")]
+    BadIdempotencyKey,
     /// `key` is present but not a string.
     #[error("\"key\" must be a string or null, not {found}")]
     KeyNotString {
@@ -80,12 +86,22 @@ fn is_topic_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
+/// A record as the client submitted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The record, with the client's `message_id` if it gave one.
+    pub record: Record,
+    /// Whether the client chose the message id (which then is its idempotency key).
+    pub client_message_id: bool,
+}
+
 /// Parses the old middleware's request body, `{"key": "...", "data": {...}}`, into
-/// a record for `topic`. Other fields are ignored, as the middleware ignored them.
+/// a record for `topic`. A `message_id` field, if present, becomes the record's id.
+/// Other fields are ignored, as the middleware ignored them.
 ///
 /// Fields are kept as raw JSON so that `data` reaches Kafka exactly as the client
 /// wrote it: no re-serialisation, so no lost digits in amounts or large integers.
-pub fn middleware_record(topic: String, body: &[u8]) -> Result<Record, Invalid> {
+pub fn middleware_record(topic: String, body: &[u8]) -> Result<Submission, Invalid> {
     // A map, not a derived struct: serde would also accept a JSON array for a
     // struct, filling its fields by position.
     let fields: HashMap<Cow<'_, str>, &RawValue> = serde_json::from_slice(body).map_err(|err| {
@@ -105,8 +121,36 @@ pub fn middleware_record(topic: String, body: &[u8]) -> Result<Record, Invalid> 
         .map(|raw| record_key(raw))
         .transpose()?
         .flatten();
+    let message_id = fields
+        .get("message_id")
+        .map(|raw| message_id(raw))
+        .transpose()?;
 
-    Ok(Record::arriving(topic, key, data.get().to_owned()))
+    let mut record = Record::arriving(topic, key, data.get().to_owned());
+    let client_message_id = message_id.is_some();
+    if let Some(message_id) = message_id {
+        record.message_id = message_id;
+    }
+    Ok(Submission {
+        record,
+        client_message_id,
+    })
+}
+
+/// Checks an idempotency key or client message id: 1 to 255 characters of
+/// `A-Z a-z 0-9 . _ : -`, so that it is safe in logs, headers and URL paths.
+pub fn client_id(id: &str) -> bool {
+    (1..=255).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+fn message_id(raw: &RawValue) -> Result<String, Invalid> {
+    match serde_json::from_str::<String>(raw.get()) {
+        Ok(id) if client_id(&id) => Ok(id),
+        _ => Err(Invalid::BadMessageId),
+    }
 }
 
 fn record_key(raw: &RawValue) -> Result<Option<String>, Invalid> {

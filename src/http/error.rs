@@ -43,6 +43,35 @@ pub enum ApiError {
     /// Without an outbox: Kafka did not take the record.
     #[error("kafka did not accept the record: {0}")]
     NotDelivered(String),
+    /// The idempotency key was used before for a different record.
+    #[error(
+        "this idempotency key was used for a different record (topic, key or data differ); \
+         the first one is {message_id}"
+    )]
+    IdempotencyConflict {
+        /// The message id of the first record.
+        message_id: String,
+    },
+    /// No record has this message id.
+    #[error("no record with message id {0}")]
+    MessageNotFound(String),
+    /// The record is not in a state that can be retried.
+    #[error("record {message_id} is {status}; only failed and dlq records can be retried")]
+    NotRetriable {
+        /// The record's message id.
+        message_id: String,
+        /// Its status.
+        status: String,
+    },
+    /// A query parameter or request field is not usable.
+    #[error("{0}")]
+    BadQuery(String),
+    /// The outbox is off, so there are no records to show or replay.
+    #[error("the outbox is off (ENABLE_OUTBOX=false): ponte keeps no records")]
+    NoOutbox,
+    /// The outbox could not be read or changed right now.
+    #[error("outbox unavailable: {0}; retry later")]
+    OutboxUnreadable(String),
     /// No such route.
     #[error("no route for {method} {path}")]
     UnknownRoute {
@@ -74,8 +103,18 @@ impl ApiError {
             ) => (StatusCode::BAD_REQUEST, 40002),
             ApiError::Invalid(Invalid::Path(_)) => (StatusCode::BAD_REQUEST, 40003),
             ApiError::BodyUnreadable(_) => (StatusCode::BAD_REQUEST, 40004),
+            ApiError::BadQuery(_) => (StatusCode::BAD_REQUEST, 40005),
+            ApiError::Invalid(Invalid::BadIdempotencyKey) => (StatusCode::BAD_REQUEST, 40006),
+            ApiError::MessageNotFound(_) => (StatusCode::NOT_FOUND, 40404),
+            ApiError::NoOutbox => (StatusCode::NOT_FOUND, 40405),
+            ApiError::IdempotencyConflict { .. } => (StatusCode::CONFLICT, 40901),
+            ApiError::NotRetriable { .. } => (StatusCode::CONFLICT, 40902),
+            ApiError::OutboxUnreadable(_) => (StatusCode::SERVICE_UNAVAILABLE, 50304),
             ApiError::Invalid(
-                Invalid::WrongShape(_) | Invalid::MissingData | Invalid::KeyNotString { .. },
+                Invalid::WrongShape(_)
+                | Invalid::MissingData
+                | Invalid::KeyNotString { .. }
+                | Invalid::BadMessageId,
             ) => (StatusCode::UNPROCESSABLE_ENTITY, 42206),
             ApiError::UnknownRoute { .. } => (StatusCode::NOT_FOUND, 40400),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, 40500),

@@ -3,63 +3,161 @@
 //! The answer is `200` with Kafka's partition and offset once Kafka acknowledged the
 //! record with `acks=all`. With the outbox on, a record Kafka has not acknowledged
 //! within `ack_timeout_ms` is answered `202 Accepted`: it is durable and ponte
-//! keeps delivering it, so the client must not send it again.
+//! keeps delivering it, so the client must not send it again. A client that does
+//! not want to wait asks for `202` right after the durable commit with
+//! `Prefer: respond-async` or `?async=true`.
+//!
+//! A client may make a repeat harmless with an `Idempotency-Key` header (or a
+//! `message_id` in the body): a repeat with the same key and the same record gets
+//! the first answer again and creates nothing; the same key with another record
+//! gets `409`.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
 use http_body_util::LengthLimitError;
-use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+use super::answer::{ProduceAnswer, Progress};
 use super::error::ApiError;
 use super::{AppState, Ingest};
-use crate::record::{DeliveryReport, Placement};
-use crate::relay::SendError;
+use crate::outbox::{Appended, Idempotency, RowView};
+use crate::record::{DeliveryReport, Placement, Record};
+use crate::relay::{Outgoing, SendError};
 use crate::validate::{self, Invalid};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Header carrying the client's idempotency key.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Stores a record and answers once Kafka has it, or once `ack_timeout_ms` passed.
 pub(super) async fn produce(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<ProduceAnswer, ApiError> {
     let started = Instant::now();
     let Path(topic) = path.map_err(|rejection| Invalid::Path(rejection.body_text()))?;
     validate::topic_name(&topic)?;
     require_json(&headers)?;
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
-    let record = validate::middleware_record(topic, &bytes)?;
+    let submission = validate::middleware_record(topic, &bytes)?;
+    let idempotency = idempotency(&headers, &submission)?;
+    let respond_async = wants_async(&headers, &query);
 
-    let message_id = record.message_id.clone();
-    let (waiter, report) = oneshot::channel();
-    let placement = match &state.ingest {
-        Ingest::Outbox(outbox) => {
-            outbox
-                .append(record, Some(waiter))
-                .await
-                .map_err(|err| ApiError::NotStored(err.to_string()))?;
-            state.counters.record_received();
-            wait_for_kafka(report, state.ack_timeout).await
+    match &state.ingest {
+        Ingest::Outbox(_) => {
+            stored(
+                &state,
+                submission.record,
+                idempotency,
+                respond_async,
+                started,
+            )
+            .await
         }
-        Ingest::Direct(publisher) => {
-            publisher
-                .send(&record, None, Some(waiter))
-                .map_err(|(err, _)| match err {
-                    SendError::QueueFull => ApiError::ProducerBusy,
-                    SendError::Rejected(reason) => ApiError::NotDelivered(reason),
-                })?;
-            state.counters.record_received();
-            Some(direct_report(report).await?)
-        }
+        Ingest::Direct(_) => direct(&state, &submission.record, started).await,
+    }
+}
+
+async fn stored(
+    state: &AppState,
+    record: Record,
+    idempotency: Option<Idempotency>,
+    respond_async: bool,
+    started: Instant,
+) -> Result<ProduceAnswer, ApiError> {
+    let Ingest::Outbox(outbox) = &state.ingest else {
+        return Err(ApiError::NotStored("no outbox".to_owned()));
     };
-    Ok(answer(&message_id, placement, started))
+    let message_id = record.message_id.clone();
+    let fingerprint = idempotency.as_ref().map(|i| i.fingerprint.clone());
+    let (waiter, report) = oneshot::channel();
+    let waiter = (!respond_async).then_some(waiter);
+
+    let appended = outbox
+        .append(record, idempotency, waiter)
+        .await
+        .map_err(|err| ApiError::NotStored(err.to_string()))?;
+    match appended {
+        Appended::Stored(_) => {
+            state.counters.record_received();
+            let progress = if respond_async {
+                Progress::Queued
+            } else {
+                match wait_for_kafka(report, state.ack_timeout).await {
+                    Some(placement) => Progress::Delivered(placement),
+                    None => Progress::Pending,
+                }
+            };
+            Ok(ProduceAnswer::new(message_id, progress, started))
+        }
+        Appended::Repeat(earlier) => repeat(&earlier, fingerprint.as_deref(), started),
+    }
+}
+
+/// The answer to a repeat of an earlier request: the same id, and Kafka's
+/// placement once it is known.
+fn repeat(
+    earlier: &RowView,
+    fingerprint: Option<&str>,
+    started: Instant,
+) -> Result<ProduceAnswer, ApiError> {
+    if earlier.fingerprint.as_deref() != fingerprint {
+        return Err(ApiError::IdempotencyConflict {
+            message_id: earlier.message_id.clone(),
+        });
+    }
+    let progress = match earlier.placement() {
+        Some(placement) => Progress::Delivered(placement),
+        None if earlier.status == "dlq" => Progress::DeadLettered,
+        None => Progress::Pending,
+    };
+    Ok(ProduceAnswer::new(earlier.message_id.clone(), progress, started).repeated())
+}
+
+/// Without an outbox Kafka's report is the only record of the send, so the
+/// request waits for it (librdkafka bounds that by `kafka_message_timeout_ms`).
+async fn direct(
+    state: &AppState,
+    record: &Record,
+    started: Instant,
+) -> Result<ProduceAnswer, ApiError> {
+    let Ingest::Direct(publisher) = &state.ingest else {
+        return Err(ApiError::NotStored("no producer".to_owned()));
+    };
+    let (waiter, report) = oneshot::channel();
+    let outgoing = Outgoing {
+        record,
+        row_id: None,
+        retry_count: 0,
+        scheduled: false,
+        waiter: Some(waiter),
+    };
+    publisher.send(outgoing).map_err(|(err, _)| match err {
+        SendError::QueueFull => ApiError::ProducerBusy,
+        SendError::Rejected(reason) => ApiError::NotDelivered(reason),
+    })?;
+    state.counters.record_received();
+    let placement = match report.await {
+        Ok(Ok(placement)) => placement,
+        Ok(Err(reason)) => return Err(ApiError::NotDelivered(reason)),
+        Err(_) => return Err(ApiError::NotDelivered("no delivery report".to_owned())),
+    };
+    let message_id = record.message_id.clone();
+    Ok(ProduceAnswer::new(
+        message_id,
+        Progress::Delivered(placement),
+        started,
+    ))
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -99,6 +197,67 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     })
 }
 
+/// The request's idempotency key: the `Idempotency-Key` header, else a
+/// `message_id` the client put in the body.
+fn idempotency(
+    headers: &HeaderMap,
+    submission: &validate::Submission,
+) -> Result<Option<Idempotency>, Invalid> {
+    let from_header = match headers.get(IDEMPOTENCY_KEY) {
+        Some(value) => match value.to_str() {
+            Ok(key) if validate::client_id(key) => Some(key.to_owned()),
+            _ => return Err(Invalid::BadIdempotencyKey),
+        },
+        None => None,
+    };
+    let record = &submission.record;
+    let key = from_header.or_else(|| {
+        submission
+            .client_message_id
+            .then(|| record.message_id.clone())
+    });
+    Ok(key.map(|key| Idempotency {
+        key,
+        fingerprint: fingerprint(record),
+    }))
+}
+
+/// Hash of what makes two requests the same record: topic, key and value.
+fn fingerprint(record: &Record) -> String {
+    let mut hash = Sha256::new();
+    hash.update(record.topic.as_bytes());
+    hash.update([0]);
+    match &record.key {
+        Some(key) => {
+            hash.update([1]);
+            hash.update(key.as_bytes());
+        }
+        None => hash.update([0]),
+    }
+    hash.update([0]);
+    hash.update(record.value.as_bytes());
+    hash.finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+            hex
+        })
+}
+
+fn wants_async(headers: &HeaderMap, query: &HashMap<String, String>) -> bool {
+    let preferred = headers
+        .get_all(header::HeaderName::from_static("prefer"))
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("respond-async"));
+    let asked = query
+        .get("async")
+        .is_some_and(|value| matches!(value.as_str(), "true" | "1"));
+    preferred || asked
+}
+
 /// Kafka's placement, if it acknowledged within `limit`. A failed send or a
 /// timeout both leave a durable record that ponte keeps delivering: `None`.
 async fn wait_for_kafka(
@@ -109,78 +268,4 @@ async fn wait_for_kafka(
         Ok(Ok(Ok(placement))) => Some(placement),
         _ => None,
     }
-}
-
-/// Without an outbox Kafka's report is the only record of the send, so the
-/// request waits for it (librdkafka bounds that by `kafka_message_timeout_ms`).
-async fn direct_report(report: oneshot::Receiver<DeliveryReport>) -> Result<Placement, ApiError> {
-    match report.await {
-        Ok(Ok(placement)) => Ok(placement),
-        Ok(Err(reason)) => Err(ApiError::NotDelivered(reason)),
-        Err(_) => Err(ApiError::NotDelivered("no delivery report".to_owned())),
-    }
-}
-
-#[derive(Serialize)]
-struct ProduceAnswer<'a> {
-    success: bool,
-    message_id: &'a str,
-    offsets: Vec<OffsetEntry>,
-    acks: &'static str,
-    confirmed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'static str>,
-    duration_ms: u64,
-}
-
-/// One entry of `offsets`, in the middleware's shape: the offset is a string.
-#[derive(Serialize)]
-struct OffsetEntry {
-    offset: String,
-    partition: i32,
-    error_code: Option<u32>,
-    error: Option<String>,
-}
-
-fn answer(message_id: &str, placement: Option<Placement>, started: Instant) -> Response {
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let (status, body) = match placement {
-        Some(placement) => (
-            StatusCode::OK,
-            ProduceAnswer {
-                success: true,
-                message_id,
-                offsets: vec![OffsetEntry {
-                    offset: placement.offset.to_string(),
-                    partition: placement.partition,
-                    error_code: None,
-                    error: None,
-                }],
-                acks: "all",
-                confirmed: true,
-                status: None,
-                message: None,
-                duration_ms,
-            },
-        ),
-        None => (
-            StatusCode::ACCEPTED,
-            ProduceAnswer {
-                success: true,
-                message_id,
-                offsets: Vec::new(),
-                acks: "all",
-                confirmed: false,
-                status: Some("pending"),
-                message: Some(
-                    "stored durably; Kafka has not confirmed it yet and ponte keeps delivering \
-                     it, so do not send it again",
-                ),
-                duration_ms,
-            },
-        ),
-    };
-    (status, Json(body)).into_response()
 }

@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::store::{Outcome, Store};
+use super::store::{Append as StoreAppend, Appended, Change, Idempotency, Outcome, Store};
 use super::{Command, OutboxError, WriteHealth};
 use crate::record::{DeliveryWaiter, Record, StoredRecord};
 
@@ -22,10 +22,29 @@ pub struct Committed {
     pub waiter: Option<DeliveryWaiter>,
 }
 
+/// How much the writer takes at once, and how much it holds at most.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterLimits {
+    /// Most records in one commit.
+    pub max_batch: usize,
+    /// Most records owed to Kafka; beyond it appends are refused.
+    pub max_unsent: u64,
+}
+
 struct Append {
     record: Record,
+    idempotency: Option<Idempotency>,
     waiter: Option<DeliveryWaiter>,
-    committed: oneshot::Sender<Result<i64, OutboxError>>,
+    answer: oneshot::Sender<Result<Appended, OutboxError>>,
+}
+
+type ChangeRequest = (Change, oneshot::Sender<Result<u64, OutboxError>>);
+
+#[derive(Default)]
+struct Batch {
+    appends: Vec<Append>,
+    outcomes: Vec<Outcome>,
+    changes: Vec<ChangeRequest>,
 }
 
 struct Writer<S> {
@@ -33,7 +52,9 @@ struct Writer<S> {
     commands: mpsc::Receiver<Command>,
     relay: Option<mpsc::Sender<Vec<Committed>>>,
     health: Arc<WriteHealth>,
-    max_batch: usize,
+    limits: WriterLimits,
+    /// Rows owed to Kafka, kept current after each commit.
+    unsent: u64,
     /// Outcomes whose commit failed; they go into the next one.
     unsaved: Vec<Outcome>,
 }
@@ -41,18 +62,20 @@ struct Writer<S> {
 /// Starts the writer thread. It stores what `commands` brings, hands each committed
 /// batch to `relay`, and ends once every sender of `commands` is gone.
 pub fn spawn_writer<S: Store + 'static>(
-    store: S,
+    mut store: S,
     outbox: &super::Outbox,
     commands: mpsc::Receiver<Command>,
     relay: mpsc::Sender<Vec<Committed>>,
-    max_batch: usize,
+    limits: WriterLimits,
 ) -> std::io::Result<JoinHandle<()>> {
+    let unsent = store.count_unsent().unwrap_or(0);
     let writer = Writer {
         store,
         commands,
         relay: Some(relay),
         health: Arc::clone(&outbox.health),
-        max_batch,
+        limits,
+        unsent,
         unsaved: Vec::new(),
     };
     std::thread::Builder::new()
@@ -63,50 +86,82 @@ pub fn spawn_writer<S: Store + 'static>(
 impl<S: Store> Writer<S> {
     fn run(mut self) {
         while let Some(first) = self.commands.blocking_recv() {
-            let mut appends = Vec::new();
-            let mut outcomes = std::mem::take(&mut self.unsaved);
-            self.take(first, &mut appends, &mut outcomes);
-            while appends.len() < self.max_batch && outcomes.len() < MAX_OUTCOMES_PER_COMMIT {
+            let mut batch = Batch {
+                outcomes: std::mem::take(&mut self.unsaved),
+                ..Batch::default()
+            };
+            self.take(first, &mut batch);
+            while batch.appends.len() < self.limits.max_batch
+                && batch.outcomes.len() < MAX_OUTCOMES_PER_COMMIT
+            {
                 let Ok(next) = self.commands.try_recv() else {
                     break;
                 };
-                self.take(next, &mut appends, &mut outcomes);
+                self.take(next, &mut batch);
             }
-            self.commit(appends, outcomes);
+            self.commit(batch.appends, batch.outcomes);
+            for (change, answer) in batch.changes {
+                let _ = answer.send(self.apply(&change));
+            }
         }
         tracing::debug!("outbox writer stopped");
     }
 
-    fn take(&mut self, command: Command, appends: &mut Vec<Append>, outcomes: &mut Vec<Outcome>) {
+    fn take(&mut self, command: Command, batch: &mut Batch) {
         match command {
             Command::Append {
                 record,
+                idempotency,
                 waiter,
-                committed,
-            } if self.relay.is_some() => appends.push(Append {
-                record,
-                waiter,
-                committed,
-            }),
-            Command::Append { committed, .. } => {
-                let _ = committed.send(Err(OutboxError::ShuttingDown));
-            }
-            Command::Outcome(outcome) => outcomes.push(outcome),
+                answer,
+            } => match self.admission(batch.appends.len()) {
+                Ok(()) => batch.appends.push(Append {
+                    record,
+                    idempotency,
+                    waiter,
+                    answer,
+                }),
+                Err(refusal) => {
+                    let _ = answer.send(Err(refusal));
+                }
+            },
+            Command::Outcome(outcome) => batch.outcomes.push(outcome),
+            Command::Change { change, answer } => batch.changes.push((change, answer)),
             // Dropping the relay's channel lets the relay finish what it holds and
             // stop; outcomes still arrive until the producer is gone.
             Command::Close => self.relay = None,
         }
     }
 
+    /// Whether one more record may join a batch that already has `queued` records.
+    fn admission(&self, queued: usize) -> Result<(), OutboxError> {
+        if self.relay.is_none() {
+            return Err(OutboxError::ShuttingDown);
+        }
+        if self.unsent.saturating_add(queued as u64) >= self.limits.max_unsent {
+            return Err(OutboxError::Full {
+                limit: self.limits.max_unsent,
+            });
+        }
+        Ok(())
+    }
+
     fn commit(&mut self, appends: Vec<Append>, outcomes: Vec<Outcome>) {
         if appends.is_empty() && outcomes.is_empty() {
             return;
         }
-        let records: Vec<&Record> = appends.iter().map(|a| &a.record).collect();
-        match self.store.commit(&records, &outcomes) {
-            Ok(ids) => {
+        let rows: Vec<StoreAppend<'_>> = appends
+            .iter()
+            .map(|a| StoreAppend {
+                record: &a.record,
+                idempotency: a.idempotency.as_ref(),
+            })
+            .collect();
+        match self.store.commit(&rows, &outcomes) {
+            Ok(commit) => {
                 self.health.set(true);
-                self.hand_over(appends, ids);
+                self.unsent = self.unsent.saturating_sub(commit.settled);
+                self.hand_over(appends, commit.appended);
             }
             Err(err) if appends.len() > 1 => {
                 // One bad record must not fail its neighbours: retry them alone.
@@ -121,26 +176,30 @@ impl<S: Store> Writer<S> {
                 tracing::error!(error = %err, "outbox commit failed");
                 let failure = OutboxError::Write(err.to_string());
                 for append in appends {
-                    let _ = append.committed.send(Err(failure.clone()));
+                    let _ = append.answer.send(Err(failure.clone()));
                 }
                 self.unsaved.extend(outcomes);
             }
         }
     }
 
-    /// Answers each client and passes the records on to the relay, in id order.
-    fn hand_over(&mut self, appends: Vec<Append>, ids: Vec<i64>) {
+    /// Answers each client and passes new records on to the relay, in id order.
+    fn hand_over(&mut self, appends: Vec<Append>, appended: Vec<Appended>) {
         let mut batch = Vec::with_capacity(appends.len());
-        for (append, id) in appends.into_iter().zip(ids) {
-            let _ = append.committed.send(Ok(id));
-            batch.push(Committed {
-                stored: StoredRecord {
-                    id,
-                    record: append.record,
-                    retry_count: 0,
-                },
-                waiter: append.waiter,
-            });
+        for (append, result) in appends.into_iter().zip(appended) {
+            if let Appended::Stored(id) = result {
+                self.unsent += 1;
+                batch.push(Committed {
+                    stored: StoredRecord {
+                        id,
+                        record: append.record,
+                        retry_count: 0,
+                        next_attempt_at_ms: None,
+                    },
+                    waiter: append.waiter,
+                });
+            }
+            let _ = append.answer.send(Ok(result));
         }
         if batch.is_empty() {
             return;
@@ -150,6 +209,17 @@ impl<S: Store> Writer<S> {
         if let Some(relay) = &self.relay {
             let _ = relay.try_send(batch);
         }
+    }
+
+    fn apply(&mut self, change: &Change) -> Result<u64, OutboxError> {
+        let changed = self
+            .store
+            .change(change)
+            .map_err(|err| OutboxError::Write(err.to_string()))?;
+        if let Ok(unsent) = self.store.count_unsent() {
+            self.unsent = unsent;
+        }
+        Ok(changed)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The producer ponte publishes with, and the callback through which librdkafka
-//! reports each record's fate back to the outbox and to the waiting request.
+//! reports each record's fate to the outbox, to the waiting request and to the
+//! relay.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,22 +8,88 @@ use std::time::Duration;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
+};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc;
 
+use super::backoff::Backoff;
+use super::lanes::Lane;
+use crate::kafka::classify::{FailureClass, classify};
 use crate::kafka::{self, Connectivity};
-use crate::outbox::{Command, Outcome};
-use crate::record::{DeliveryReport, DeliveryWaiter, Placement, Record, now_ms};
+use crate::outbox::{Command, Outcome, Settled};
+use crate::record::{DeliveryReport, DeliveryWaiter, Placement, Record, StoredRecord, now_ms};
 use crate::telemetry::Counters;
+
+/// What the delivery callback tells the relay, beside writing the outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Kafka is unavailable: stop sending for a while.
+    Unavailable,
+    /// A record failed for a reason of its own; its lane waits for it.
+    Refused {
+        /// Its row id.
+        id: i64,
+        /// Its key's lane.
+        lane: Lane,
+        /// When it is due again, ms since the epoch.
+        due_ms: i64,
+    },
+    /// A record sent by the relay's scheduled path has its report.
+    ScheduledSettled {
+        /// Its row id.
+        id: i64,
+        /// Whether Kafka acknowledged it.
+        delivered: bool,
+    },
+    /// A record's copy reached the dead-letter topic.
+    DeadLettered {
+        /// Its row id.
+        id: i64,
+    },
+    /// Writing a record's copy to the dead-letter topic failed; try again later.
+    DeadLetterFailed {
+        /// Its row id.
+        id: i64,
+    },
+}
 
 /// What travels with a record through librdkafka and comes back in its report.
 #[derive(Debug)]
 pub struct InFlight {
     row_id: Option<i64>,
     message_id: String,
+    retry_count: i64,
+    scheduled: bool,
+    dead_letter: bool,
     waiter: Option<DeliveryWaiter>,
+}
+
+/// One record handed to [`Publisher::send`].
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    /// The record.
+    pub record: &'a Record,
+    /// Its outbox row, if it is stored.
+    pub row_id: Option<i64>,
+    /// Its failures so far that count toward the dead-letter limit.
+    pub retry_count: i64,
+    /// Whether the relay's scheduled path sent it (and waits for its report).
+    pub scheduled: bool,
+    /// Who waits for Kafka's report.
+    pub waiter: Option<DeliveryWaiter>,
+}
+
+/// How failures are retried: the backoff for scheduled retries and the limit
+/// after which a record is dead-lettered.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Waits between retries of a record that failed for a reason of its own.
+    pub backoff: Backoff,
+    /// Counted failures before the record goes to the dead-letter topic.
+    pub dead_letter_after: u32,
 }
 
 /// Receives librdkafka's callbacks: delivery reports, statistics, errors and logs.
@@ -30,6 +97,10 @@ pub struct InFlight {
 pub struct DeliveryContext {
     /// Where outcomes of stored records are written; `None` without an outbox.
     pub outcomes: Option<mpsc::Sender<Command>>,
+    /// Where the relay hears about failures; `None` without an outbox.
+    pub notices: Option<mpsc::UnboundedSender<Notice>>,
+    /// How failed records are retried.
+    pub policy: RetryPolicy,
     /// Broker view behind `/health`.
     pub connectivity: Arc<Connectivity>,
     /// Running totals.
@@ -55,46 +126,147 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = Box<InFlight>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, in_flight: Box<InFlight>) {
-        let report: DeliveryReport = match result {
-            Ok(message) => Ok(Placement {
-                partition: message.partition(),
-                offset: message.offset(),
-            }),
-            Err((error, message)) => {
-                tracing::warn!(
-                    message_id = %in_flight.message_id,
-                    topic = message.topic(),
-                    error = %error,
-                    "kafka send failed"
-                );
-                Err(error.to_string())
+        match result {
+            Ok(message) => {
+                let placement = Placement {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                };
+                self.delivered(*in_flight, placement);
             }
-        };
-        self.settle(*in_flight, report);
+            Err((error, message)) => {
+                let lane = Lane::of_message(message.topic(), message.key(), &in_flight);
+                self.failed(*in_flight, &error.to_string(), classify(error), lane);
+            }
+        }
     }
 }
 
 impl DeliveryContext {
-    /// Counts the report, tells the waiting request, and queues the outcome for the
-    /// outbox.
-    fn settle(&self, in_flight: InFlight, report: DeliveryReport) {
-        match &report {
-            Ok(_) => self.counters.record_sent(),
-            Err(_) => self.counters.record_failed(),
+    fn delivered(&self, in_flight: InFlight, placement: Placement) {
+        let Some(id) = in_flight.row_id else {
+            self.counters.record_sent();
+            answer(in_flight.waiter, Ok(placement));
+            return;
+        };
+        if in_flight.dead_letter {
+            self.counters.record_dead_lettered();
+            tracing::error!(message_id = %in_flight.message_id, "record moved to the dead-letter topic");
+            self.write(id, Settled::DeadLettered);
+            self.notify(Notice::DeadLettered { id });
+            return;
         }
-        if let Some(waiter) = in_flight.waiter {
-            let _ = waiter.send(report.clone());
-        }
-        if let (Some(id), Some(outcomes)) = (in_flight.row_id, &self.outcomes) {
-            let outcome = Outcome {
+        self.counters.record_sent();
+        answer(in_flight.waiter, Ok(placement));
+        self.write(id, Settled::Sent(placement));
+        if in_flight.scheduled {
+            self.notify(Notice::ScheduledSettled {
                 id,
-                at_ms: now_ms(),
-                result: report,
-            };
-            // The writer outlives the producer, so this fails only if it crashed;
-            // the row then stays unsent and is sent again at the next start.
-            let _ = outcomes.blocking_send(Command::Outcome(outcome));
+                delivered: true,
+            });
         }
+    }
+
+    fn failed(&self, mut in_flight: InFlight, error: &str, class: FailureClass, lane: Lane) {
+        let waiter = in_flight.waiter.take();
+        let Some(id) = in_flight.row_id else {
+            self.counters.record_failed();
+            answer(waiter, Err(error.to_owned()));
+            return;
+        };
+        if in_flight.dead_letter {
+            tracing::warn!(message_id = %in_flight.message_id, error, "dead-letter write failed, will retry");
+            self.notify(Notice::DeadLetterFailed { id });
+            if class == FailureClass::Retriable {
+                self.notify(Notice::Unavailable);
+            }
+            return;
+        }
+        answer(waiter, Err(error.to_owned()));
+        match class {
+            // Withdrawn by ponte itself: the row is untouched and sent again later.
+            FailureClass::Withdrawn => {}
+            FailureClass::Retriable => {
+                self.counters.record_failed();
+                tracing::warn!(message_id = %in_flight.message_id, error, "kafka unavailable, record will be retried");
+                self.write(id, failure(error, false, None));
+                self.notify(Notice::Unavailable);
+            }
+            FailureClass::Permanent | FailureClass::Unknown => {
+                self.counters.record_failed();
+                let due_ms = self.refused(&in_flight, error, class);
+                self.write(id, failure(error, true, Some(due_ms)));
+                self.notify(Notice::Refused { id, lane, due_ms });
+            }
+        }
+        if in_flight.scheduled {
+            self.notify(Notice::ScheduledSettled {
+                id,
+                delivered: false,
+            });
+        }
+    }
+
+    /// Logs a failure of the record's own and returns when it is due again: after
+    /// its backoff, or at once when it has used up its attempts and is to be
+    /// dead-lettered.
+    fn refused(&self, in_flight: &InFlight, error: &str, class: FailureClass) -> i64 {
+        let failures = u32::try_from(in_flight.retry_count + 1).unwrap_or(u32::MAX);
+        let dead = failures >= self.policy.dead_letter_after;
+        let wait = if dead {
+            Duration::ZERO
+        } else {
+            self.policy.backoff.delay(failures)
+        };
+        tracing::warn!(
+            message_id = %in_flight.message_id,
+            error,
+            class = class.as_str(),
+            failures,
+            retry_in_ms = wait.as_millis() as u64,
+            "kafka refused record"
+        );
+        now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn write(&self, id: i64, settled: Settled) {
+        let Some(outcomes) = &self.outcomes else {
+            return;
+        };
+        let outcome = Outcome {
+            id,
+            at_ms: now_ms(),
+            settled,
+        };
+        // The writer outlives the producer, so this fails only if it crashed; the
+        // row then stays unsent and is sent again at the next start. Reports made
+        // from the relay's own loop (records refused before leaving) cannot block.
+        let command = Command::Outcome(outcome);
+        let _ = if tokio::runtime::Handle::try_current().is_ok() {
+            outcomes.try_send(command).map_err(drop)
+        } else {
+            outcomes.blocking_send(command).map_err(drop)
+        };
+    }
+
+    fn notify(&self, notice: Notice) {
+        if let Some(notices) = &self.notices {
+            let _ = notices.send(notice);
+        }
+    }
+}
+
+fn failure(error: &str, counts: bool, next_attempt_at_ms: Option<i64>) -> Settled {
+    Settled::Failed {
+        error: error.to_owned(),
+        counts,
+        next_attempt_at_ms,
+    }
+}
+
+fn answer(waiter: Option<DeliveryWaiter>, report: DeliveryReport) {
+    if let Some(waiter) = waiter {
+        let _ = waiter.send(report);
     }
 }
 
@@ -103,8 +275,7 @@ impl DeliveryContext {
 pub enum SendError {
     /// Its queue is full: wait a moment and offer the record again.
     QueueFull,
-    /// It refused this record (too large, unknown topic...): offering it again now
-    /// would not help.
+    /// It refused this record outright (too large, unknown topic...).
     Rejected(String),
 }
 
@@ -136,36 +307,69 @@ impl Publisher {
         })
     }
 
-    /// Hands `record` to the producer. Its report goes to the outbox row `row_id`
-    /// (if any) and to `waiter` (if any). On refusal the waiter comes back, so the
-    /// caller can offer the record again or tell the waiter itself.
-    pub fn send(
-        &self,
-        record: &Record,
-        row_id: Option<i64>,
-        waiter: Option<DeliveryWaiter>,
-    ) -> Result<(), (SendError, Option<DeliveryWaiter>)> {
-        let headers = OwnedHeaders::new_with_capacity(2)
-            .insert(Header {
-                key: "message-id",
-                value: Some(record.message_id.as_str()),
-            })
-            .insert(Header {
-                key: "source",
-                value: Some(&*self.source),
-            });
-        let in_flight = Box::new(InFlight {
-            row_id,
+    /// Hands a record to the producer; its report goes to the outbox row (if any),
+    /// the waiter (if any) and the relay. On refusal the waiter comes back, so the
+    /// caller can offer the record again or answer the waiter itself.
+    pub fn send(&self, outgoing: Outgoing<'_>) -> Result<(), (SendError, Option<DeliveryWaiter>)> {
+        let record = outgoing.record;
+        let in_flight = InFlight {
+            row_id: outgoing.row_id,
             message_id: record.message_id.clone(),
-            waiter,
-        });
-        let mut outgoing = BaseRecord::with_opaque_to(&record.topic, in_flight)
+            retry_count: outgoing.retry_count,
+            scheduled: outgoing.scheduled,
+            dead_letter: false,
+            waiter: outgoing.waiter,
+        };
+        self.produce(&record.topic, record, self.headers(record), in_flight)
+    }
+
+    /// Writes a copy of a stored record to `dead_letter_topic`: its key, value and
+    /// headers, plus `original-topic`, `error` and `retry-count`.
+    pub fn send_dead_letter(
+        &self,
+        dead_letter_topic: &str,
+        row_id: i64,
+        record: &Record,
+        error: &str,
+        retry_count: i64,
+    ) -> Result<(), SendError> {
+        let retries = retry_count.to_string();
+        let headers = self
+            .headers(record)
+            .insert(text_header("original-topic", &record.topic))
+            .insert(text_header("error", error))
+            .insert(text_header("retry-count", &retries));
+        let in_flight = InFlight {
+            row_id: Some(row_id),
+            message_id: record.message_id.clone(),
+            retry_count,
+            scheduled: false,
+            dead_letter: true,
+            waiter: None,
+        };
+        self.produce(dead_letter_topic, record, headers, in_flight)
+            .map_err(|(reason, _)| reason)
+    }
+
+    fn headers(&self, record: &Record) -> OwnedHeaders {
+        OwnedHeaders::new_with_capacity(5)
+            .insert(text_header("message-id", &record.message_id))
+            .insert(text_header("source", &self.source))
+    }
+
+    fn produce(
+        &self,
+        topic: &str,
+        record: &Record,
+        headers: OwnedHeaders,
+        in_flight: InFlight,
+    ) -> Result<(), (SendError, Option<DeliveryWaiter>)> {
+        let mut outgoing = BaseRecord::with_opaque_to(topic, Box::new(in_flight))
             .payload(&record.value)
             .headers(headers);
         if let Some(key) = &record.key {
             outgoing = outgoing.key(key);
         }
-
         self.producer.send(outgoing).map_err(|(error, returned)| {
             let reason = match error.rdkafka_error_code() {
                 Some(RDKafkaErrorCode::QueueFull) => SendError::QueueFull,
@@ -173,6 +377,30 @@ impl Publisher {
             };
             (reason, returned.delivery_opaque.waiter)
         })
+    }
+
+    /// Reports a stored record the producer refused outright (too large for it,
+    /// say) exactly as if Kafka had refused it.
+    pub fn refused_locally(&self, stored: &StoredRecord, scheduled: bool, error: &str) {
+        let record = &stored.record;
+        let in_flight = InFlight {
+            row_id: Some(stored.id),
+            message_id: record.message_id.clone(),
+            retry_count: stored.retry_count,
+            scheduled,
+            dead_letter: false,
+            waiter: None,
+        };
+        let lane = Lane::of(&record.topic, record.key.as_deref(), stored.id);
+        self.producer
+            .context()
+            .failed(in_flight, error, FailureClass::Permanent, lane);
+    }
+
+    /// Withdraws every record still queued (not yet sent to a broker); each is
+    /// reported as withdrawn and stays in the outbox.
+    pub fn withdraw_queued(&self) {
+        self.producer.purge(PurgeConfig::default().queue());
     }
 
     /// Waits up to `timeout` for every record handed over so far to be reported.
@@ -183,5 +411,19 @@ impl Publisher {
     /// Records handed over whose reports have not arrived yet.
     pub fn in_flight(&self) -> i32 {
         self.producer.in_flight_count()
+    }
+}
+
+fn text_header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
+    Header {
+        key,
+        value: Some(value),
+    }
+}
+
+impl Lane {
+    fn of_message(topic: &str, key: Option<&[u8]>, in_flight: &InFlight) -> Lane {
+        let key = key.map(String::from_utf8_lossy);
+        Lane::of(topic, key.as_deref(), in_flight.row_id.unwrap_or_default())
     }
 }

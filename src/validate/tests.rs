@@ -43,7 +43,9 @@ fn topic_names_breaking_kafka_rules_are_refused() {
 #[test]
 fn data_reaches_the_record_byte_for_byte() {
     let body = br#"{"key":"NF-1","data":{"valor": 1500.00, "id": 12345678901234567890}}"#;
-    let record = middleware_record("t".to_owned(), body).expect("valid body");
+    let record = middleware_record("t".to_owned(), body)
+        .expect("valid body")
+        .record;
 
     assert_eq!(
         record.value,
@@ -55,8 +57,11 @@ fn data_reaches_the_record_byte_for_byte() {
 
 #[test]
 fn key_may_be_absent_or_null() {
-    let absent = middleware_record("t".to_owned(), br#"{"data":1}"#).expect("valid");
+    let absent = middleware_record("t".to_owned(), br#"{"data":1}"#)
+        .expect("valid")
+        .record;
     let null = middleware_record("t".to_owned(), br#"{"data":1,"key":null}"#).expect("valid");
+    let null = null.record;
 
     assert_eq!(absent.key, None);
     assert_eq!(null.key, None);
@@ -65,7 +70,10 @@ fn key_may_be_absent_or_null() {
 #[test]
 fn escaped_keys_are_decoded() {
     let record = middleware_record("t".to_owned(), br#"{"data":1,"key":"a\"b\u00e7"}"#);
-    assert_eq!(record.expect("valid").key.as_deref(), Some("a\"b\u{e7}"));
+    assert_eq!(
+        record.expect("valid").record.key.as_deref(),
+        Some("a\"b\u{e7}")
+    );
 }
 
 /// Tells whether an error is the one a case expects.
@@ -100,4 +108,32 @@ fn each_malformed_body_names_its_problem() {
 fn invalid_utf8_is_malformed_json() {
     let err = middleware_record("t".to_owned(), b"{\"data\":\"\xff\"}").expect_err("refused");
     assert!(matches!(err, Invalid::MalformedJson(_)), "{err:?}");
+}
+
+#[test]
+fn a_message_id_in_the_body_becomes_the_record_id() {
+    let body = br#"{"data":1,"message_id":"NF-000123-001"}"#;
+    let submission = middleware_record("t".to_owned(), body).expect("valid");
+
+    assert_eq!(submission.record.message_id, "NF-000123-001");
+    assert!(submission.client_message_id);
+}
+
+#[test]
+fn unusable_message_ids_are_refused() {
+    for body in [
+        &br#"{"data":1,"message_id":""}"#[..],
+        br#"{"data":1,"message_id":"has space"}"#,
+        br#"{"data":1,"message_id":7}"#,
+    ] {
+        let refused = middleware_record("t".to_owned(), body).expect_err("refused");
+        assert_eq!(
+            refused,
+            Invalid::BadMessageId,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    assert!(!client_id(&"x".repeat(256)));
+    assert!(client_id(&"x".repeat(255)));
 }

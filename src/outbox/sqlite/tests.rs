@@ -1,5 +1,11 @@
+use rusqlite::Connection;
+
 use super::*;
-use crate::record::Placement;
+use crate::outbox::store::{
+    Append, Appended, Backlog, Change, Idempotency, ListFilter, Outcome, ReplayFilter, Settled,
+    Store,
+};
+use crate::record::{Placement, Record};
 
 fn record(n: usize) -> Record {
     Record {
@@ -11,23 +17,65 @@ fn record(n: usize) -> Record {
     }
 }
 
+fn plain(records: &[Record]) -> Vec<Append<'_>> {
+    records
+        .iter()
+        .map(|record| Append {
+            record,
+            idempotency: None,
+        })
+        .collect()
+}
+
+fn stored_ids(appended: &[Appended]) -> Vec<i64> {
+    appended
+        .iter()
+        .map(|a| match a {
+            Appended::Stored(id) => *id,
+            Appended::Repeat(row) => panic!("unexpected repeat of {}", row.message_id),
+        })
+        .collect()
+}
+
 fn store_with(dir: &tempfile::TempDir, count: usize) -> (SqliteStore, Vec<i64>) {
     let mut store = SqliteStore::open(&dir.path().join("outbox.db")).expect("open");
     let records: Vec<Record> = (0..count).map(record).collect();
-    let refs: Vec<&Record> = records.iter().collect();
-    let ids = store.commit(&refs, &[]).expect("commit");
-    (store, ids)
+    let commit = store.commit(&plain(&records), &[]).expect("commit");
+    (store, stored_ids(&commit.appended))
 }
 
-fn sent(id: i64, offset: i64) -> Outcome {
+fn outcome(id: i64, settled: Settled) -> Outcome {
     Outcome {
         id,
         at_ms: 5_000,
-        result: Ok(Placement {
+        settled,
+    }
+}
+
+fn sent(id: i64, offset: i64) -> Outcome {
+    outcome(
+        id,
+        Settled::Sent(Placement {
             partition: 1,
             offset,
         }),
-    }
+    )
+}
+
+fn failed(id: i64, counts: bool, next_attempt_at_ms: Option<i64>) -> Outcome {
+    let error = "broker said no".to_owned();
+    outcome(
+        id,
+        Settled::Failed {
+            error,
+            counts,
+            next_attempt_at_ms,
+        },
+    )
+}
+
+fn row_ids(rows: &[crate::record::StoredRecord]) -> Vec<i64> {
+    rows.iter().map(|s| s.id).collect()
 }
 
 #[test]
@@ -51,136 +99,321 @@ fn opening_sets_wal_and_full_sync_and_they_read_back() {
 #[test]
 fn committed_records_get_increasing_ids_and_survive_reopening() {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, ids) = store_with(&dir, 5);
+    let (store, ids_stored) = store_with(&dir, 5);
     drop(store);
 
-    let reopened = SqliteStore::open(&dir.path().join("outbox.db")).expect("reopen");
+    let mut reopened = SqliteStore::open(&dir.path().join("outbox.db")).expect("reopen");
     let mut backlog = reopened.backlog().expect("backlog");
     let unsent = backlog.unsent(0, None, 100).expect("unsent");
 
-    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
-    assert_eq!(unsent.iter().map(|s| s.id).collect::<Vec<_>>(), ids);
+    assert!(
+        ids_stored.windows(2).all(|pair| pair[0] < pair[1]),
+        "{ids_stored:?}"
+    );
+    assert_eq!(row_ids(&unsent), ids_stored);
     assert_eq!(unsent[2].record, record(2));
     assert_eq!(backlog.count_pending().expect("count"), 5);
+    assert_eq!(reopened.count_unsent().expect("count"), 5);
 }
 
 #[test]
-fn outcomes_mark_rows_sent_or_failed() {
+fn outcomes_mark_rows_sent_failed_or_dead_lettered() {
     let dir = tempfile::tempdir().expect("dir");
-    let (mut store, ids) = store_with(&dir, 3);
-    let failure = Outcome {
-        id: ids[1],
-        at_ms: 5_000,
-        result: Err("broker said no".to_owned()),
-    };
+    let (mut store, ids) = store_with(&dir, 4);
 
-    store
-        .commit(&[], &[sent(ids[0], 42), failure.clone()])
+    let first = store
+        .commit(&[], &[sent(ids[0], 42), failed(ids[1], true, Some(9_000))])
         .expect("outcomes");
-    store.commit(&[], &[failure]).expect("second failure");
-
-    let row = |id: i64| {
-        store
-            .connection
-            .query_row(
-                "SELECT status, retry_count, last_error, sent_at, kafka_offset, kafka_partition
-                 FROM outbox WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<i64>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<i64>>(5)?,
-                    ))
-                },
-            )
+    store
+        .commit(&[], &[failed(ids[2], false, None)])
+        .expect("outage");
+    let dead = store
+        .commit(&[], &[outcome(ids[3], Settled::DeadLettered)])
+        .expect("dlq");
+    let mut backlog = store.backlog().expect("backlog");
+    let row = |backlog: &mut SqliteBacklog, n: usize| {
+        backlog
+            .find(&record(n).message_id)
+            .expect("read")
             .expect("row")
     };
+
+    assert_eq!((first.settled, dead.settled), (1, 1));
+    let delivered = row(&mut backlog, 0);
+    assert_eq!(delivered.status, "sent");
     assert_eq!(
-        row(ids[0]),
+        (delivered.partition, delivered.offset, delivered.sent_at),
+        (Some(1), Some(42), Some(5_000))
+    );
+    let refused = row(&mut backlog, 1);
+    assert_eq!(
         (
-            "sent".to_owned(),
-            0,
-            None,
-            Some(5_000),
-            Some("42".to_owned()),
-            Some(1)
-        )
+            refused.status.as_str(),
+            refused.retry_count,
+            refused.attempts
+        ),
+        ("failed", 1, 1)
+    );
+    assert_eq!(refused.next_attempt_at, Some(9_000));
+    assert_eq!(refused.last_error.as_deref(), Some("broker said no"));
+    let waiting = row(&mut backlog, 2);
+    assert_eq!(
+        (
+            waiting.status.as_str(),
+            waiting.retry_count,
+            waiting.attempts
+        ),
+        ("failed", 0, 1)
     );
     assert_eq!(
-        row(ids[1]),
-        (
-            "failed".to_owned(),
-            2,
-            Some("broker said no".to_owned()),
-            None,
-            None,
-            None
-        )
+        waiting.next_attempt_at, None,
+        "an outage does not schedule the row"
     );
-    assert_eq!(row(ids[2]).0, "pending");
+    let moved = row(&mut backlog, 3);
+    assert_eq!(
+        (moved.status.as_str(), moved.dead_lettered_at),
+        ("dlq", Some(5_000))
+    );
 }
 
 #[test]
-fn unsent_returns_pending_and_failed_rows_in_id_order_within_bounds() {
+fn unsent_returns_unscheduled_pending_and_failed_rows_in_id_order_within_bounds() {
     let dir = tempfile::tempdir().expect("dir");
     let (mut store, ids) = store_with(&dir, 10);
-    let failure = Outcome {
-        id: ids[3],
-        at_ms: 1,
-        result: Err("x".to_owned()),
-    };
-    store
-        .commit(&[], &[sent(ids[0], 0), sent(ids[1], 1), failure])
-        .expect("outcomes");
-    store
-        .connection
-        .execute("UPDATE outbox SET status = 'dlq' WHERE id = ?1", [ids[5]])
-        .expect("dlq by hand");
+    let outcomes = [
+        sent(ids[0], 0),
+        sent(ids[1], 1),
+        failed(ids[3], false, None),
+        failed(ids[4], true, Some(1)),
+        outcome(ids[5], Settled::DeadLettered),
+    ];
+    store.commit(&[], &outcomes).expect("outcomes");
     let mut backlog = store.backlog().expect("backlog");
 
     let mut page = |after, before, limit| -> Vec<i64> {
-        backlog
-            .unsent(after, before, limit)
-            .expect("unsent")
-            .iter()
-            .map(|s| s.id)
-            .collect()
+        row_ids(&backlog.unsent(after, before, limit).expect("unsent"))
     };
 
     assert_eq!(
         page(0, None, 100),
-        [ids[2], ids[3], ids[4], ids[6], ids[7], ids[8], ids[9]]
+        [ids[2], ids[3], ids[6], ids[7], ids[8], ids[9]]
     );
     assert_eq!(page(0, None, 2), [ids[2], ids[3]]);
-    assert_eq!(page(ids[3], Some(ids[8]), 100), [ids[4], ids[6], ids[7]]);
+    assert_eq!(page(ids[3], Some(ids[8]), 100), [ids[6], ids[7]]);
     assert_eq!(page(ids[9], None, 100), Vec::<i64>::new());
 }
 
 #[test]
-fn only_pending_rows_are_counted_as_pending() {
+fn scheduled_rows_come_back_when_due_in_id_order() {
     let dir = tempfile::tempdir().expect("dir");
     let (mut store, ids) = store_with(&dir, 4);
-    store.commit(&[], &[sent(ids[0], 0)]).expect("outcome");
-
+    store
+        .commit(
+            &[],
+            &[
+                failed(ids[2], true, Some(100)),
+                failed(ids[0], true, Some(300)),
+            ],
+        )
+        .expect("outcomes");
+    store
+        .change(&Change::Defer { ids: vec![ids[1]] })
+        .expect("defer");
     let mut backlog = store.backlog().expect("backlog");
 
-    assert_eq!(backlog.count_pending().expect("count"), 3);
+    assert_eq!(ids_of(backlog.scheduled(0, 50, 10)), [ids[1]]);
+    assert_eq!(ids_of(backlog.scheduled(0, 200, 10)), [ids[1], ids[2]]);
+    assert_eq!(ids_of(backlog.scheduled(ids[1], 300, 10)), [ids[2]]);
+    assert_eq!(backlog.next_scheduled_at().expect("next"), Some(0));
+    assert_eq!(ids_of(backlog.failing()), [ids[0], ids[2]]);
+}
+
+fn ids_of(rows: Result<Vec<crate::record::StoredRecord>, StoreError>) -> Vec<i64> {
+    row_ids(&rows.expect("rows"))
 }
 
 #[test]
-fn a_table_without_a_contract_column_is_refused() {
+fn a_repeated_idempotency_key_returns_the_first_row_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = SqliteStore::open(&dir.path().join("outbox.db")).expect("open");
+    let key = Idempotency {
+        key: "NF-1".to_owned(),
+        fingerprint: "abc".to_owned(),
+    };
+    let (first, second) = (record(1), record(2));
+    let appends = [
+        Append {
+            record: &first,
+            idempotency: Some(&key),
+        },
+        Append {
+            record: &second,
+            idempotency: Some(&key),
+        },
+    ];
+
+    let commit = store.commit(&appends, &[]).expect("commit");
+
+    let Appended::Stored(id) = commit.appended[0] else {
+        panic!("first is stored: {:?}", commit.appended[0]);
+    };
+    match &commit.appended[1] {
+        Appended::Repeat(row) => {
+            assert_eq!(
+                (row.id, row.message_id.as_str()),
+                (id, first.message_id.as_str())
+            );
+            assert_eq!(row.fingerprint.as_deref(), Some("abc"));
+        }
+        other => panic!("second is a repeat: {other:?}"),
+    }
+    assert_eq!(store.count_unsent().expect("count"), 1);
+}
+
+#[test]
+fn an_expired_idempotency_key_stores_a_new_record() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = SqliteStore::open(&dir.path().join("outbox.db"))
+        .expect("open")
+        .with_idempotency_window(Duration::from_millis(1));
+    let key = Idempotency {
+        key: "NF-1".to_owned(),
+        fingerprint: "abc".to_owned(),
+    };
+    let (first, second) = (record(1), record(2));
+
+    let earlier = store.commit(
+        &[Append {
+            record: &first,
+            idempotency: Some(&key),
+        }],
+        &[],
+    );
+    let later = store.commit(
+        &[Append {
+            record: &second,
+            idempotency: Some(&key),
+        }],
+        &[],
+    );
+
+    assert!(matches!(
+        earlier.expect("first").appended[0],
+        Appended::Stored(_)
+    ));
+    assert!(matches!(
+        later.expect("second").appended[0],
+        Appended::Stored(_)
+    ));
+}
+
+#[test]
+fn retry_and_replay_put_records_back_on_the_schedule() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, ids) = store_with(&dir, 4);
+    let outcomes = [
+        outcome(ids[0], Settled::DeadLettered),
+        outcome(ids[1], Settled::DeadLettered),
+        failed(ids[2], true, Some(99_999_999)),
+        sent(ids[3], 7),
+    ];
+    store.commit(&[], &outcomes).expect("outcomes");
+
+    let retried_sent = store.change(&Change::Retry {
+        message_id: record(3).message_id,
+    });
+    let retried = store.change(&Change::Retry {
+        message_id: record(2).message_id,
+    });
+    let replay = ReplayFilter {
+        topic: Some("t".to_owned()),
+        since_ms: Some(1_001),
+        until_ms: None,
+    };
+    let replayed = store.change(&Change::Replay(replay));
+    let mut backlog = store.backlog().expect("backlog");
+
+    assert_eq!(
+        retried_sent.expect("no-op"),
+        0,
+        "a sent record is not retried"
+    );
+    assert_eq!(retried.expect("retry"), 1);
+    assert_eq!(
+        replayed.expect("replay"),
+        1,
+        "only the dlq row inside the time range"
+    );
+    assert_eq!(ids_of(backlog.scheduled(0, 0, 10)), [ids[1], ids[2]]);
+    let row = backlog
+        .find(&record(2).message_id)
+        .expect("read")
+        .expect("row");
+    assert_eq!((row.status.as_str(), row.retry_count), ("pending", 0));
+    assert_eq!(store.count_unsent().expect("count"), 2);
+}
+
+#[test]
+fn listing_filters_by_status_topic_and_time_and_pages_by_id() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, ids) = store_with(&dir, 6);
+    store
+        .commit(&[], &[sent(ids[0], 0), sent(ids[1], 1)])
+        .expect("outcomes");
+    let mut backlog = store.backlog().expect("backlog");
+    let filter = |status: Option<&str>, since_ms, after_id, limit| ListFilter {
+        status: status.map(str::to_owned),
+        topic: Some("t".to_owned()),
+        since_ms,
+        until_ms: None,
+        after_id,
+        limit,
+    };
+    let mut listed = |f: ListFilter| -> Vec<i64> {
+        backlog
+            .list(&f)
+            .expect("list")
+            .iter()
+            .map(|r| r.id)
+            .collect()
+    };
+
+    assert_eq!(listed(filter(Some("sent"), None, 0, 10)), [ids[0], ids[1]]);
+    assert_eq!(
+        listed(filter(Some("pending"), None, 0, 2)),
+        [ids[2], ids[3]]
+    );
+    assert_eq!(
+        listed(filter(Some("pending"), None, ids[3], 2)),
+        [ids[4], ids[5]]
+    );
+    assert_eq!(listed(filter(None, Some(1_004), 0, 10)), [ids[4], ids[5]]);
+}
+
+#[test]
+fn a_middleware_table_gets_ponte_columns_and_a_foreign_table_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("outbox.db");
+    let middleware = TABLE.replace("IF NOT EXISTS ", "");
     Connection::open(&path)
+        .and_then(|c| c.execute_batch(&middleware))
+        .expect("middleware table");
+    let foreign = dir.path().join("foreign.db");
+    Connection::open(&foreign)
         .and_then(|c| c.execute_batch("CREATE TABLE outbox (id INTEGER PRIMARY KEY, topic TEXT)"))
         .expect("foreign table");
 
-    let refused = SqliteStore::open(&path).expect_err("must be refused");
+    let adopted = SqliteStore::open(&path).expect("adopted");
+    let refused = SqliteStore::open(&foreign).expect_err("must be refused");
 
+    let columns: Vec<String> = adopted
+        .connection
+        .prepare("SELECT name FROM pragma_table_info('outbox')")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("columns");
+    for (name, _) in PONTE_COLUMNS {
+        assert!(columns.iter().any(|c| c == name), "{name} added");
+    }
     assert!(
         matches!(refused, StoreError::MissingColumn("message_id")),
         "{refused}"
@@ -191,15 +424,13 @@ fn a_table_without_a_contract_column_is_refused() {
 fn a_duplicate_message_id_fails_its_commit_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().expect("dir");
     let (mut store, _) = store_with(&dir, 1);
-    let fresh = record(7);
-    let duplicate = record(0);
+    let batch = [record(7), record(0)];
 
-    let failed = store.commit(&[&fresh, &duplicate], &[]);
-    let mut backlog = store.backlog().expect("backlog");
+    let failed = store.commit(&plain(&batch), &[]);
 
     assert!(failed.is_err());
     assert_eq!(
-        backlog.count_pending().expect("count"),
+        store.count_unsent().expect("count"),
         1,
         "the transaction rolled back"
     );

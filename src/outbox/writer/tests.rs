@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 use crate::outbox::Outbox;
 use crate::outbox::sqlite::SqliteStore;
-use crate::outbox::store::StoreError;
+use crate::outbox::store::{Commit, StoreError};
 
 /// The real SQLite store, counting its commits.
 struct CountingStore {
@@ -15,11 +15,19 @@ struct CountingStore {
 impl Store for CountingStore {
     fn commit(
         &mut self,
-        records: &[&Record],
+        appends: &[StoreAppend<'_>],
         outcomes: &[Outcome],
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Commit, StoreError> {
         self.commits.fetch_add(1, Ordering::SeqCst);
-        self.inner.commit(records, outcomes)
+        self.inner.commit(appends, outcomes)
+    }
+
+    fn change(&mut self, change: &Change) -> Result<u64, StoreError> {
+        self.inner.change(change)
+    }
+
+    fn count_unsent(&mut self) -> Result<u64, StoreError> {
+        self.inner.count_unsent()
     }
 }
 
@@ -33,23 +41,31 @@ fn record(n: usize) -> Record {
     }
 }
 
-type Answer = oneshot::Receiver<Result<i64, OutboxError>>;
+type Answer = oneshot::Receiver<Result<Appended, OutboxError>>;
 
 /// Queues `records` before the writer runs, so they are all waiting at once.
 fn queue(outbox: &Outbox, records: impl IntoIterator<Item = Record>) -> Vec<Answer> {
     records
         .into_iter()
         .map(|record| {
-            let (committed, answer) = oneshot::channel();
+            let (answer, answered) = oneshot::channel();
             let command = Command::Append {
                 record,
+                idempotency: None,
                 waiter: None,
-                committed,
+                answer,
             };
             outbox.commands.try_send(command).expect("queue has room");
-            answer
+            answered
         })
         .collect()
+}
+
+fn limits(max_batch: usize, max_unsent: u64) -> WriterLimits {
+    WriterLimits {
+        max_batch,
+        max_unsent,
+    }
 }
 
 fn start(
@@ -69,6 +85,13 @@ fn start(
     (outbox, commands, commits, store)
 }
 
+fn results(answers: Vec<Answer>) -> Vec<Result<Appended, OutboxError>> {
+    answers
+        .into_iter()
+        .map(|answer| answer.blocking_recv().expect("answered"))
+        .collect()
+}
+
 #[test]
 fn records_waiting_together_share_one_commit_each_batch() {
     let dir = tempfile::tempdir().expect("dir");
@@ -76,13 +99,16 @@ fn records_waiting_together_share_one_commit_each_batch() {
     let answers = queue(&outbox, (0..1000).map(record));
     let (relay, mut handed_over) = mpsc::channel(64);
 
-    let writer = spawn_writer(store, &outbox, commands, relay, 256).expect("writer");
-    let ids: Vec<i64> = answers
+    let writer = spawn_writer(store, &outbox, commands, relay, limits(256, u64::MAX));
+    let ids: Vec<i64> = results(answers)
         .into_iter()
-        .map(|answer| answer.blocking_recv().expect("answered").expect("stored"))
+        .map(|result| match result {
+            Ok(Appended::Stored(id)) => id,
+            other => panic!("stored: {other:?}"),
+        })
         .collect();
     drop(outbox);
-    writer.join().expect("writer stops");
+    writer.expect("writer").join().expect("writer stops");
 
     assert_eq!(
         commits.load(Ordering::SeqCst),
@@ -107,19 +133,35 @@ fn a_record_that_cannot_be_stored_does_not_fail_its_neighbours() {
     let answers = queue(&outbox, [record(1), record(2), record(1), record(3)]);
     let (relay, _handed_over) = mpsc::channel(64);
 
-    let writer = spawn_writer(store, &outbox, commands, relay, 64).expect("writer");
-    let results: Vec<bool> = answers
-        .into_iter()
-        .map(|answer| answer.blocking_recv().expect("answered").is_ok())
-        .collect();
+    let writer = spawn_writer(store, &outbox, commands, relay, limits(64, u64::MAX));
+    let stored: Vec<bool> = results(answers).iter().map(Result::is_ok).collect();
     drop(outbox);
-    writer.join().expect("writer stops");
+    writer.expect("writer").join().expect("writer stops");
 
     assert_eq!(
-        results,
+        stored,
         [true, true, false, true],
         "only the duplicate id is refused"
     );
+}
+
+#[test]
+fn a_full_outbox_refuses_new_records_and_keeps_the_stored_ones() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (outbox, commands, _, store) = start(&dir);
+    let answers = queue(&outbox, (0..5).map(record));
+    let (relay, _handed_over) = mpsc::channel(64);
+
+    let writer = spawn_writer(store, &outbox, commands, relay, limits(64, 3));
+    let outcomes = results(answers);
+    drop(outbox);
+    writer.expect("writer").join().expect("writer stops");
+
+    let refused: Vec<bool> = outcomes
+        .iter()
+        .map(|r| *r == Err(OutboxError::Full { limit: 3 }))
+        .collect();
+    assert_eq!(refused, [false, false, false, true, true]);
 }
 
 #[test]
@@ -133,15 +175,10 @@ fn records_offered_after_close_are_refused_as_shutting_down() {
     let answers = queue(&outbox, [record(1)]);
     let (relay, _handed_over) = mpsc::channel(64);
 
-    let writer = spawn_writer(store, &outbox, commands, relay, 64).expect("writer");
-    let refused = answers
-        .into_iter()
-        .next()
-        .expect("one answer")
-        .blocking_recv()
-        .expect("answered");
+    let writer = spawn_writer(store, &outbox, commands, relay, limits(64, u64::MAX));
+    let outcomes = results(answers);
     drop(outbox);
-    writer.join().expect("writer stops");
+    writer.expect("writer").join().expect("writer stops");
 
-    assert_eq!(refused, Err(OutboxError::ShuttingDown));
+    assert_eq!(outcomes, [Err(OutboxError::ShuttingDown)]);
 }

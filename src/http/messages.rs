@@ -1,0 +1,243 @@
+//! The status and replay API: what became of a record, which records are in which
+//! state, and sending failed or dead-lettered records again.
+//!
+//! - `GET /messages/{message_id}`: one record's status, attempts, last error,
+//!   partition, offset and times;
+//! - `GET /messages?status=&topic=&since=&until=&after=&limit=`: a page of records
+//!   in arrival order; `next` in the answer is the `after` of the next page;
+//! - `POST /messages/{message_id}/retry`: send a `failed` or `dlq` record again now;
+//! - `POST /messages/replay` with `{"topic", "since", "until"}` (all optional):
+//!   send dead-lettered records again.
+//!
+//! Times are milliseconds since the Unix epoch, or RFC 3339 text in requests.
+
+use std::time::UNIX_EPOCH;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::{AppState, Ingest};
+use crate::outbox::{Backlog, Change, ListFilter, ReplayFilter, RowView, StoreError};
+
+/// Records in a listing page when the client does not say.
+const DEFAULT_PAGE: usize = 100;
+/// Most records in one listing page.
+const MAX_PAGE: usize = 1_000;
+/// The statuses a record can have.
+const STATUSES: [&str; 4] = ["pending", "sent", "failed", "dlq"];
+
+/// `GET /messages/{message_id}`.
+pub(super) async fn show(
+    State(state): State<AppState>,
+    Path(message_id): Path<String>,
+) -> Result<Json<RowView>, ApiError> {
+    let wanted = message_id.clone();
+    read(&state, move |backlog| backlog.find(&wanted))
+        .await?
+        .map(Json)
+        .ok_or(ApiError::MessageNotFound(message_id))
+}
+
+/// Query of `GET /messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    status: Option<String>,
+    topic: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    messages: Vec<RowView>,
+    next: Option<i64>,
+}
+
+/// `GET /messages`.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|r| ApiError::BadQuery(r.body_text()))?;
+    if let Some(status) = query.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        return Err(ApiError::BadQuery(format!(
+            "status {status:?} is not one of pending, sent, failed, dlq"
+        )));
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let filter = ListFilter {
+        status: query.status,
+        topic: query.topic,
+        since_ms: parse_time("since", query.since.as_deref())?,
+        until_ms: parse_time("until", query.until.as_deref())?,
+        after_id: query.after.unwrap_or(0),
+        limit,
+    };
+    let messages = read(&state, move |backlog| backlog.list(&filter)).await?;
+    let next = (messages.len() == limit)
+        .then(|| messages.last().map(|m| m.id))
+        .flatten();
+    Ok(Json(Page { messages, next }).into_response())
+}
+
+#[derive(Serialize)]
+struct Retried<'a> {
+    message_id: &'a str,
+    status: &'static str,
+}
+
+/// `POST /messages/{message_id}/retry`.
+pub(super) async fn retry(
+    State(state): State<AppState>,
+    Path(message_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let wanted = message_id.clone();
+    let Some(row) = read(&state, move |backlog| backlog.find(&wanted)).await? else {
+        return Err(ApiError::MessageNotFound(message_id));
+    };
+    if !matches!(row.status.as_str(), "failed" | "dlq") {
+        return Err(ApiError::NotRetriable {
+            message_id,
+            status: row.status,
+        });
+    }
+    change(
+        &state,
+        Change::Retry {
+            message_id: message_id.clone(),
+        },
+    )
+    .await?;
+    let body = Retried {
+        message_id: &message_id,
+        status: "pending",
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// Body of `POST /messages/replay`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    topic: Option<String>,
+    since: Option<TimeValue>,
+    until: Option<TimeValue>,
+}
+
+/// A time given as milliseconds since the epoch or as RFC 3339 text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TimeValue {
+    Millis(i64),
+    Text(String),
+}
+
+#[derive(Serialize)]
+struct Replayed {
+    replayed: u64,
+}
+
+/// `POST /messages/replay`.
+pub(super) async fn replay(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReplayRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| ApiError::BadQuery(err.to_string()))?
+    };
+    let filter = ReplayFilter {
+        topic: request.topic,
+        since_ms: time_value("since", request.since)?,
+        until_ms: time_value("until", request.until)?,
+    };
+    let replayed = change(&state, Change::Replay(filter)).await?;
+    Ok(Json(Replayed { replayed }).into_response())
+}
+
+fn time_value(name: &str, value: Option<TimeValue>) -> Result<Option<i64>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(TimeValue::Millis(ms)) => Ok(Some(ms)),
+        Some(TimeValue::Text(text)) => parse_time(name, Some(&text)),
+    }
+}
+
+/// Parses `since`/`until`: milliseconds since the epoch, or RFC 3339 text.
+pub fn parse_time(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if let Ok(ms) = value.parse::<i64>() {
+        return Ok(Some(ms));
+    }
+    humantime::parse_rfc3339_weak(value)
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .and_then(|since| i64::try_from(since.as_millis()).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::BadQuery(format!(
+                "{name} must be milliseconds since the epoch or an RFC 3339 time, got {value:?}"
+            ))
+        })
+}
+
+async fn read<T: Send + 'static>(
+    state: &AppState,
+    query: impl FnOnce(&mut dyn Backlog) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let Some(backlog) = state.backlog.clone() else {
+        return Err(ApiError::NoOutbox);
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut backlog = backlog
+            .lock()
+            .map_err(|_| "outbox reader poisoned".to_owned())?;
+        query(&mut *backlog).map_err(|err| err.to_string())
+    })
+    .await;
+    match outcome {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(reason)) => Err(ApiError::OutboxUnreadable(reason)),
+        Err(_) => Err(ApiError::OutboxUnreadable("reader task failed".to_owned())),
+    }
+}
+
+async fn change(state: &AppState, change: Change) -> Result<u64, ApiError> {
+    let Ingest::Outbox(outbox) = &state.ingest else {
+        return Err(ApiError::NoOutbox);
+    };
+    outbox
+        .change(change)
+        .await
+        .map_err(|err| ApiError::OutboxUnreadable(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_milliseconds_or_rfc3339() {
+        assert_eq!(
+            parse_time("since", Some("1729504200000")).ok(),
+            Some(Some(1_729_504_200_000))
+        );
+        assert_eq!(
+            parse_time("since", Some("2024-10-21T10:30:00Z")).ok(),
+            Some(Some(1_729_506_600_000))
+        );
+        assert!(parse_time("since", Some("yesterday")).is_err());
+        assert!(parse_time("since", None).expect("absent is fine").is_none());
+    }
+}

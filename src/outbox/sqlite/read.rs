@@ -1,0 +1,198 @@
+//! The SQLite store's reads, on read-only connections: what the relay must send,
+//! and what the status API shows.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::outbox::store::{Backlog, ListFilter, RowView, StoreError};
+use crate::record::{Record, StoredRecord};
+
+/// Columns of [`RowView`], in the order [`view`] reads them.
+pub(super) const VIEW_COLUMNS: &str = "id, message_id, topic, key, coalesce(status, 'pending'),
+    coalesce(attempts, 0), coalesce(retry_count, 0), last_error,
+    coalesce(created_at, timestamp), sent_at, dead_lettered_at, next_attempt_at,
+    kafka_partition, kafka_offset, fingerprint";
+
+/// Columns of [`StoredRecord`], in the order [`stored`] reads them.
+const RECORD_COLUMNS: &str =
+    "id, message_id, topic, key, value, timestamp, coalesce(retry_count, 0), next_attempt_at";
+
+/// Reads a row selected with [`VIEW_COLUMNS`].
+pub(super) fn view(row: &Row<'_>) -> rusqlite::Result<RowView> {
+    let offset: Option<String> = row.get(13)?;
+    Ok(RowView {
+        id: row.get(0)?,
+        message_id: row.get(1)?,
+        topic: row.get(2)?,
+        key: row.get(3)?,
+        status: row.get(4)?,
+        attempts: row.get(5)?,
+        retry_count: row.get(6)?,
+        last_error: row.get(7)?,
+        created_at: row.get(8)?,
+        sent_at: row.get(9)?,
+        dead_lettered_at: row.get(10)?,
+        next_attempt_at: row.get(11)?,
+        partition: row.get(12)?,
+        offset: offset.and_then(|o| o.parse().ok()),
+        fingerprint: row.get(14)?,
+    })
+}
+
+fn stored(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
+    Ok(StoredRecord {
+        id: row.get(0)?,
+        record: Record {
+            message_id: row.get(1)?,
+            topic: row.get(2)?,
+            key: row.get(3)?,
+            value: row.get(4)?,
+            timestamp_ms: row.get(5)?,
+        },
+        retry_count: row.get(6)?,
+        next_attempt_at_ms: row.get(7)?,
+    })
+}
+
+/// Read-only connection for finding unsent rows, counting them and showing them.
+#[derive(Debug)]
+pub struct SqliteBacklog {
+    connection: Connection,
+}
+
+impl SqliteBacklog {
+    pub(super) fn new(connection: Connection) -> SqliteBacklog {
+        SqliteBacklog { connection }
+    }
+
+    /// The smallest unsent id above `after`, found through the status index.
+    fn first_unsent_after(&self, after: i64) -> Result<Option<i64>, StoreError> {
+        let mut smallest = self
+            .connection
+            .prepare_cached("SELECT min(id) FROM outbox WHERE status = ?1 AND id > ?2")?;
+        let mut first: Option<i64> = None;
+        for status in ["pending", "failed"] {
+            let found: Option<i64> = smallest
+                .query_row(params![status, after], |row| row.get(0))
+                .optional()?
+                .flatten();
+            first = match (first, found) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(first)
+    }
+}
+
+fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+impl Backlog for SqliteBacklog {
+    fn unsent(
+        &mut self,
+        after: i64,
+        before: Option<i64>,
+        page: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let Some(first) = self.first_unsent_after(after)? else {
+            return Ok(Vec::new());
+        };
+        // The unary `+` keeps SQLite from using the status index here: a scan along
+        // the primary key from `first` returns rows already in id order, where the
+        // index would have to merge two status ranges for every page.
+        let mut select = self.connection.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM outbox
+             WHERE id >= ?1 AND id < ?2 AND +status IN ('pending', 'failed')
+               AND next_attempt_at IS NULL
+             ORDER BY id LIMIT ?3"
+        ))?;
+        let rows = select.query_map(
+            params![first, before.unwrap_or(i64::MAX), limit(page)],
+            stored,
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn scheduled(
+        &mut self,
+        after: i64,
+        now_ms: i64,
+        page: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut select = self.connection.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM outbox
+             WHERE next_attempt_at IS NOT NULL AND id > ?1 AND next_attempt_at <= ?2
+               AND status IN ('pending', 'failed')
+             ORDER BY id LIMIT ?3"
+        ))?;
+        let rows = select.query_map(params![after, now_ms, limit(page)], stored)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn next_scheduled_at(&mut self) -> Result<Option<i64>, StoreError> {
+        let next: Option<i64> = self.connection.query_row(
+            "SELECT min(next_attempt_at) FROM outbox
+             WHERE next_attempt_at IS NOT NULL AND status IN ('pending', 'failed')",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(next)
+    }
+
+    fn failing(&mut self) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut select = self.connection.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM outbox
+             WHERE status = 'failed' AND coalesce(retry_count, 0) > 0 ORDER BY id"
+        ))?;
+        let rows = select.query_map([], stored)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn get(&mut self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
+        let mut select = self.connection.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM outbox WHERE id = ?1"
+        ))?;
+        Ok(select.query_row([id], stored).optional()?)
+    }
+
+    fn find(&mut self, message_id: &str) -> Result<Option<RowView>, StoreError> {
+        let mut select = self.connection.prepare_cached(&format!(
+            "SELECT {VIEW_COLUMNS} FROM outbox WHERE message_id = ?1"
+        ))?;
+        Ok(select.query_row([message_id], view).optional()?)
+    }
+
+    fn list(&mut self, filter: &ListFilter) -> Result<Vec<RowView>, StoreError> {
+        let mut select = self.connection.prepare_cached(&format!(
+            "SELECT {VIEW_COLUMNS} FROM outbox
+             WHERE id > ?1
+               AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR topic = ?3)
+               AND (?4 IS NULL OR coalesce(created_at, timestamp) >= ?4)
+               AND (?5 IS NULL OR coalesce(created_at, timestamp) < ?5)
+             ORDER BY id LIMIT ?6"
+        ))?;
+        let rows = select.query_map(
+            params![
+                filter.after_id,
+                filter.status,
+                filter.topic,
+                filter.since_ms,
+                filter.until_ms,
+                limit(filter.limit)
+            ],
+            view,
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn count_pending(&mut self) -> Result<u64, StoreError> {
+        let count: i64 = self.connection.query_row(
+            "SELECT count(*) FROM outbox WHERE status = 'pending'",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}

@@ -1,0 +1,183 @@
+//! The SQLite store's writes: group commits, delivery outcomes and operators'
+//! changes.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::SqliteStore;
+use super::read::{VIEW_COLUMNS, view};
+use crate::outbox::store::{
+    Append, Appended, Change, Commit, Outcome, RowView, Settled, Store, StoreError,
+};
+use crate::record::now_ms;
+
+impl Store for SqliteStore {
+    fn commit(
+        &mut self,
+        appends: &[Append<'_>],
+        outcomes: &[Outcome],
+    ) -> Result<Commit, StoreError> {
+        let window_start = now_ms().saturating_sub(self.idempotency_window_ms);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let appended = appends
+            .iter()
+            .map(|a| append(&transaction, a, window_start))
+            .collect::<Result<Vec<_>, _>>()?;
+        let settled = write_outcomes(&transaction, outcomes)?;
+        transaction.commit()?;
+        Ok(Commit { appended, settled })
+    }
+
+    fn change(&mut self, change: &Change) -> Result<u64, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = apply_change(&transaction, change)?;
+        transaction.commit()?;
+        Ok(changed)
+    }
+
+    fn count_unsent(&mut self) -> Result<u64, StoreError> {
+        let count: i64 = self.connection.query_row(
+            "SELECT count(*) FROM outbox WHERE status IN ('pending', 'failed')",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+/// Stores one record, unless its idempotency key (within the window) or its
+/// message id is already known: then the earlier row is the answer.
+fn append(
+    connection: &Connection,
+    append: &Append<'_>,
+    window_start: i64,
+) -> Result<Appended, StoreError> {
+    let record = append.record;
+    if let Some(idempotency) = append.idempotency {
+        if let Some(earlier) = view_where(connection, "idempotency_key = ?1", &idempotency.key)? {
+            if earlier.created_at >= window_start {
+                return Ok(Appended::Repeat(Box::new(earlier)));
+            }
+            connection.execute(
+                "UPDATE outbox SET idempotency_key = NULL WHERE id = ?1",
+                [earlier.id],
+            )?;
+        }
+        if let Some(earlier) = view_where(connection, "message_id = ?1", &record.message_id)? {
+            return Ok(Appended::Repeat(Box::new(earlier)));
+        }
+    }
+
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO outbox (message_id, topic, key, value, timestamp, status, retry_count,
+                             attempts, created_at, idempotency_key, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?5, ?6, ?7)",
+    )?;
+    insert.execute(params![
+        record.message_id,
+        record.topic,
+        record.key,
+        record.value,
+        record.timestamp_ms,
+        append.idempotency.map(|i| &i.key),
+        append.idempotency.map(|i| &i.fingerprint),
+    ])?;
+    Ok(Appended::Stored(connection.last_insert_rowid()))
+}
+
+fn view_where(
+    connection: &Connection,
+    condition: &str,
+    value: &str,
+) -> Result<Option<RowView>, StoreError> {
+    let sql = format!("SELECT {VIEW_COLUMNS} FROM outbox WHERE {condition}");
+    let mut select = connection.prepare_cached(&sql)?;
+    Ok(select.query_row([value], view).optional()?)
+}
+
+/// Writes delivery outcomes; returns how many rows stopped being owed to Kafka.
+fn write_outcomes(connection: &Connection, outcomes: &[Outcome]) -> Result<u64, StoreError> {
+    const UNSENT: &str = "status IN ('pending', 'failed')";
+    let mut sent = connection.prepare_cached(&format!(
+        "UPDATE outbox SET status = 'sent', sent_at = ?2, kafka_partition = ?3,
+                           kafka_offset = ?4, last_error = NULL, next_attempt_at = NULL
+         WHERE id = ?1 AND {UNSENT}"
+    ))?;
+    let mut counted = connection.prepare_cached(&format!(
+        "UPDATE outbox SET status = 'failed', retry_count = coalesce(retry_count, 0) + 1,
+                           attempts = coalesce(attempts, 0) + 1, last_error = ?2,
+                           next_attempt_at = ?3
+         WHERE id = ?1 AND {UNSENT}"
+    ))?;
+    // A record waiting out an outage keeps its place: on the ordinary path
+    // (no schedule) or, if it was a scheduled retry, due again at once.
+    let mut uncounted = connection.prepare_cached(&format!(
+        "UPDATE outbox SET status = 'failed', attempts = coalesce(attempts, 0) + 1,
+                           last_error = ?2,
+                           next_attempt_at = CASE WHEN next_attempt_at IS NULL THEN NULL
+                                                  ELSE ?3 END
+         WHERE id = ?1 AND {UNSENT}"
+    ))?;
+    let mut dead = connection.prepare_cached(&format!(
+        "UPDATE outbox SET status = 'dlq', dead_lettered_at = ?2, next_attempt_at = NULL
+         WHERE id = ?1 AND {UNSENT}"
+    ))?;
+
+    let mut settled = 0;
+    for outcome in outcomes {
+        let id = outcome.id;
+        match &outcome.settled {
+            Settled::Sent(p) => {
+                let offset = p.offset.to_string();
+                settled += sent.execute(params![id, outcome.at_ms, p.partition, offset])? as u64;
+            }
+            Settled::Failed {
+                error,
+                counts: true,
+                next_attempt_at_ms,
+            } => {
+                counted.execute(params![id, error, next_attempt_at_ms])?;
+            }
+            Settled::Failed { error, .. } => {
+                uncounted.execute(params![id, error, outcome.at_ms])?;
+            }
+            Settled::DeadLettered => {
+                settled += dead.execute(params![id, outcome.at_ms])? as u64;
+            }
+        }
+    }
+    Ok(settled)
+}
+
+fn apply_change(connection: &Connection, change: &Change) -> Result<u64, StoreError> {
+    let changed = match change {
+        Change::Retry { message_id } => connection.execute(
+            "UPDATE outbox SET status = 'pending', retry_count = 0, next_attempt_at = 0
+             WHERE message_id = ?1 AND status IN ('failed', 'dlq')",
+            [message_id],
+        )?,
+        Change::Replay(filter) => connection.execute(
+            "UPDATE outbox SET status = 'pending', retry_count = 0, next_attempt_at = 0
+             WHERE status = 'dlq'
+               AND (?1 IS NULL OR topic = ?1)
+               AND (?2 IS NULL OR created_at >= ?2)
+               AND (?3 IS NULL OR created_at < ?3)",
+            params![filter.topic, filter.since_ms, filter.until_ms],
+        )?,
+        Change::Defer { ids } => {
+            let mut defer = connection.prepare_cached(
+                "UPDATE outbox SET next_attempt_at = 0
+                 WHERE id = ?1 AND next_attempt_at IS NULL AND status IN ('pending', 'failed')",
+            )?;
+            let mut changed = 0;
+            for id in ids {
+                changed += defer.execute([id])?;
+            }
+            changed
+        }
+    };
+    Ok(changed as u64)
+}
