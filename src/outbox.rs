@@ -103,8 +103,15 @@ pub enum Command {
         /// Answered once the record is durable (or could not be stored).
         answer: oneshot::Sender<Result<Appended, OutboxError>>,
     },
-    /// Write down what Kafka said about a stored record.
-    Outcome(Outcome),
+    /// Write down what Kafka said about a stored record, then run `then`.
+    Outcome {
+        /// The outcome.
+        outcome: Outcome,
+        /// Runs once the outcome is durable (and before records committed with it
+        /// are handed to the relay), so that whoever it tells sees the outbox
+        /// already in its new state.
+        then: Option<AfterCommit>,
+    },
     /// Apply an operator's change.
     Change {
         /// The change.
@@ -114,6 +121,26 @@ pub enum Command {
     },
     /// Take no more records, and let the relay finish once it has sent what it has.
     Close,
+}
+
+/// Work to run once an outcome is durable.
+pub struct AfterCommit(Box<dyn FnOnce() + Send>);
+
+impl AfterCommit {
+    /// Wraps `work`.
+    pub fn new(work: impl FnOnce() + Send + 'static) -> AfterCommit {
+        AfterCommit(Box::new(work))
+    }
+
+    fn run(self) {
+        (self.0)();
+    }
+}
+
+impl std::fmt::Debug for AfterCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterCommit")
+    }
 }
 
 /// Whether the last outbox commit succeeded.

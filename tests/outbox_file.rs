@@ -3,34 +3,12 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 use support::ponte::Ponte;
-use support::{consume, consume_until, placement};
-
-/// Runs `sql` through the `sqlite3` shell and returns its rows as JSON objects.
-fn sqlite3(database: &Path, sql: &str) -> Vec<Value> {
-    let output = Command::new("sqlite3")
-        .arg("-json")
-        .arg(database)
-        .arg(sql)
-        .output()
-        .expect("the sqlite3 shell is installed");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8_lossy(&output.stdout);
-    if text.trim().is_empty() {
-        return Vec::new();
-    }
-    serde_json::from_str(&text).expect("sqlite3 -json output")
-}
+use support::{consume, consume_until, placement, sqlite3};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_contract_columns_are_there_with_their_types_and_filled_in() {

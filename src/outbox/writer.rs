@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::store::{Append as StoreAppend, Appended, Change, Idempotency, Outcome, Store};
-use super::{Command, OutboxError, WriteHealth};
+use super::{AfterCommit, Command, OutboxError, WriteHealth};
 use crate::record::{DeliveryWaiter, Record, StoredRecord};
 
 /// Most delivery outcomes written in one commit, beside the appended records.
@@ -44,6 +44,7 @@ type ChangeRequest = (Change, oneshot::Sender<Result<u64, OutboxError>>);
 struct Batch {
     appends: Vec<Append>,
     outcomes: Vec<Outcome>,
+    then: Vec<AfterCommit>,
     changes: Vec<ChangeRequest>,
 }
 
@@ -55,8 +56,8 @@ struct Writer<S> {
     limits: WriterLimits,
     /// Rows owed to Kafka, kept current after each commit.
     unsent: u64,
-    /// Outcomes whose commit failed; they go into the next one.
-    unsaved: Vec<Outcome>,
+    /// Outcomes whose commit failed, with their follow-ups; they go into the next.
+    unsaved: (Vec<Outcome>, Vec<AfterCommit>),
 }
 
 /// Starts the writer thread. It stores what `commands` brings, hands each committed
@@ -76,7 +77,7 @@ pub fn spawn_writer<S: Store + 'static>(
         health: Arc::clone(&outbox.health),
         limits,
         unsent,
-        unsaved: Vec::new(),
+        unsaved: (Vec::new(), Vec::new()),
     };
     std::thread::Builder::new()
         .name("outbox-writer".to_owned())
@@ -86,8 +87,10 @@ pub fn spawn_writer<S: Store + 'static>(
 impl<S: Store> Writer<S> {
     fn run(mut self) {
         while let Some(first) = self.commands.blocking_recv() {
+            let (outcomes, then) = std::mem::take(&mut self.unsaved);
             let mut batch = Batch {
-                outcomes: std::mem::take(&mut self.unsaved),
+                outcomes,
+                then,
                 ..Batch::default()
             };
             self.take(first, &mut batch);
@@ -99,7 +102,7 @@ impl<S: Store> Writer<S> {
                 };
                 self.take(next, &mut batch);
             }
-            self.commit(batch.appends, batch.outcomes);
+            self.commit(batch.appends, batch.outcomes, batch.then);
             for (change, answer) in batch.changes {
                 let _ = answer.send(self.apply(&change));
             }
@@ -125,7 +128,10 @@ impl<S: Store> Writer<S> {
                     let _ = answer.send(Err(refusal));
                 }
             },
-            Command::Outcome(outcome) => batch.outcomes.push(outcome),
+            Command::Outcome { outcome, then } => {
+                batch.outcomes.push(outcome);
+                batch.then.extend(then);
+            }
             Command::Change { change, answer } => batch.changes.push((change, answer)),
             // Dropping the relay's channel lets the relay finish what it holds and
             // stop; outcomes still arrive until the producer is gone.
@@ -146,7 +152,7 @@ impl<S: Store> Writer<S> {
         Ok(())
     }
 
-    fn commit(&mut self, appends: Vec<Append>, outcomes: Vec<Outcome>) {
+    fn commit(&mut self, appends: Vec<Append>, outcomes: Vec<Outcome>, then: Vec<AfterCommit>) {
         if appends.is_empty() && outcomes.is_empty() {
             return;
         }
@@ -161,14 +167,15 @@ impl<S: Store> Writer<S> {
             Ok(commit) => {
                 self.health.set(true);
                 self.unsent = self.unsent.saturating_sub(commit.settled);
+                then.into_iter().for_each(AfterCommit::run);
                 self.hand_over(appends, commit.appended);
             }
             Err(err) if appends.len() > 1 => {
                 // One bad record must not fail its neighbours: retry them alone.
                 tracing::warn!(error = %err, records = appends.len(), "group commit failed, retrying records one by one");
-                self.commit(Vec::new(), outcomes);
+                self.commit(Vec::new(), outcomes, then);
                 for append in appends {
-                    self.commit(vec![append], Vec::new());
+                    self.commit(vec![append], Vec::new(), Vec::new());
                 }
             }
             Err(err) => {
@@ -178,7 +185,8 @@ impl<S: Store> Writer<S> {
                 for append in appends {
                     let _ = append.answer.send(Err(failure.clone()));
                 }
-                self.unsaved.extend(outcomes);
+                self.unsaved.0.extend(outcomes);
+                self.unsaved.1.extend(then);
             }
         }
     }

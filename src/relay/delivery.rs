@@ -19,7 +19,7 @@ use super::backoff::Backoff;
 use super::lanes::Lane;
 use crate::kafka::classify::{FailureClass, classify};
 use crate::kafka::{self, Connectivity};
-use crate::outbox::{Command, Outcome, Settled};
+use crate::outbox::{AfterCommit, Command, Outcome, Settled};
 use crate::record::{DeliveryReport, DeliveryWaiter, Placement, Record, StoredRecord, now_ms};
 use crate::telemetry::Counters;
 
@@ -152,19 +152,13 @@ impl DeliveryContext {
         if in_flight.dead_letter {
             self.counters.record_dead_lettered();
             tracing::error!(message_id = %in_flight.message_id, "record moved to the dead-letter topic");
-            self.write(id, Settled::DeadLettered);
-            self.notify(Notice::DeadLettered { id });
+            self.write(id, Settled::DeadLettered, vec![Notice::DeadLettered { id }]);
             return;
         }
         self.counters.record_sent();
+        let settled = scheduled_settled(&in_flight, id, true);
         answer(in_flight.waiter, Ok(placement));
-        self.write(id, Settled::Sent(placement));
-        if in_flight.scheduled {
-            self.notify(Notice::ScheduledSettled {
-                id,
-                delivered: true,
-            });
-        }
+        self.write(id, Settled::Sent(placement), settled.into_iter().collect());
     }
 
     fn failed(&self, mut in_flight: InFlight, error: &str, class: FailureClass, lane: Lane) {
@@ -182,29 +176,29 @@ impl DeliveryContext {
             }
             return;
         }
-        answer(waiter, Err(error.to_owned()));
+        let settled = scheduled_settled(&in_flight, id, false);
         match class {
             // Withdrawn by ponte itself: the row is untouched and sent again later.
-            FailureClass::Withdrawn => {}
+            FailureClass::Withdrawn => settled.into_iter().for_each(|n| self.notify(n)),
             FailureClass::Retriable => {
                 self.counters.record_failed();
                 tracing::warn!(message_id = %in_flight.message_id, error, "kafka unavailable, record will be retried");
-                self.write(id, failure(error, false, None));
                 self.notify(Notice::Unavailable);
+                let outcome = failure(error, false, None);
+                self.write(id, outcome, settled.into_iter().collect());
             }
             FailureClass::Permanent | FailureClass::Unknown => {
                 self.counters.record_failed();
                 let due_ms = self.refused(&in_flight, error, class);
-                self.write(id, failure(error, true, Some(due_ms)));
-                self.notify(Notice::Refused { id, lane, due_ms });
+                let mut notices = vec![Notice::Refused { id, lane, due_ms }];
+                notices.extend(settled);
+                self.write(id, failure(error, true, Some(due_ms)), notices);
             }
         }
-        if in_flight.scheduled {
-            self.notify(Notice::ScheduledSettled {
-                id,
-                delivered: false,
-            });
-        }
+        // Last: the outcome is queued in the outbox before the client hears of the
+        // failure, so the next record of the same key it may send is committed
+        // after it, and the relay hears of the failure before it sees that record.
+        answer(waiter, Err(error.to_owned()));
     }
 
     /// Logs a failure of the record's own and returns when it is due again: after
@@ -229,7 +223,9 @@ impl DeliveryContext {
         now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)
     }
 
-    fn write(&self, id: i64, settled: Settled) {
+    /// Queues the outcome for the outbox; `notices` go to the relay once the
+    /// outcome is durable, so the relay never acts on a stale row.
+    fn write(&self, id: i64, settled: Settled, notices: Vec<Notice>) {
         let Some(outcomes) = &self.outcomes else {
             return;
         };
@@ -238,10 +234,21 @@ impl DeliveryContext {
             at_ms: now_ms(),
             settled,
         };
+        let then = match &self.notices {
+            Some(relay) if !notices.is_empty() => {
+                let relay = relay.clone();
+                Some(AfterCommit::new(move || {
+                    for notice in notices {
+                        let _ = relay.send(notice);
+                    }
+                }))
+            }
+            _ => None,
+        };
         // The writer outlives the producer, so this fails only if it crashed; the
         // row then stays unsent and is sent again at the next start. Reports made
         // from the relay's own loop (records refused before leaving) cannot block.
-        let command = Command::Outcome(outcome);
+        let command = Command::Outcome { outcome, then };
         let _ = if tokio::runtime::Handle::try_current().is_ok() {
             outcomes.try_send(command).map_err(drop)
         } else {
@@ -254,6 +261,12 @@ impl DeliveryContext {
             let _ = notices.send(notice);
         }
     }
+}
+
+fn scheduled_settled(in_flight: &InFlight, id: i64, delivered: bool) -> Option<Notice> {
+    in_flight
+        .scheduled
+        .then_some(Notice::ScheduledSettled { id, delivered })
 }
 
 fn failure(error: &str, counts: bool, next_attempt_at_ms: Option<i64>) -> Settled {

@@ -113,6 +113,35 @@ fn partitions_of(consumer: &BaseConsumer, topic: &str) -> Vec<i32> {
     panic!("topic {topic} has no partitions");
 }
 
+/// Runs `sql` through the `sqlite3` shell and returns its rows as JSON objects.
+pub fn sqlite3(database: &std::path::Path, sql: &str) -> Vec<Value> {
+    let output = std::process::Command::new("sqlite3")
+        .arg("-json")
+        .arg(database)
+        .arg(sql)
+        .output()
+        .expect("the sqlite3 shell is installed");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str(&text).expect("sqlite3 -json output")
+}
+
+/// Message ids of the records, in the order given.
+pub fn message_ids(records: &[Consumed]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| r.header("message-id"))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The `offsets[0]` of a `200` answer, as (partition, offset).
 pub fn placement(answer: &Value) -> (i32, i64) {
     let first = &answer["offsets"][0];

@@ -113,6 +113,23 @@ impl Ponte {
             .await
     }
 
+    /// `POST path` with a JSON body and extra headers; returns status, headers and JSON.
+    pub async fn send(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = reqwest::Client::new().post(self.url(path)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("ponte answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.json().await.expect("JSON answer"))
+    }
+
     /// `POST /topics/{topic}` with any content type and body.
     pub async fn post_raw(&self, topic: &str, content_type: &str, body: String) -> (u16, Value) {
         let response = reqwest::Client::new()
