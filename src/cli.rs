@@ -2,6 +2,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod messages;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 
@@ -31,6 +33,13 @@ enum Command {
         #[command(flatten)]
         settings: Overrides,
     },
+    /// Show, list, retry and replay records in the outbox.
+    Messages {
+        #[command(subcommand)]
+        action: messages::MessagesCommand,
+        #[command(flatten)]
+        settings: Overrides,
+    },
     /// Check the configuration and print it, with secrets masked.
     Config {
         /// Print JSON instead of TOML.
@@ -47,6 +56,9 @@ pub fn main() -> ExitCode {
     let outcome = load_dotenv().and_then(|()| match cli.command {
         Command::Serve { dev, settings } => serve(dev, &settings),
         Command::Config { json, settings } => print_config(json, &settings),
+        Command::Messages { action, settings } => Settings::load(&settings)
+            .context("invalid configuration")
+            .and_then(|settings| messages::run(action, &settings.outbox_path)),
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,12 @@ use crate::config::Settings;
 /// accepts, so that librdkafka never refuses a record the HTTP layer let in.
 const MESSAGE_OVERHEAD_BYTES: usize = 64 * 1024;
 
+/// Bounds of the producer's queue, unless the configuration sets them.
+const QUEUE_LIMITS: [(&str, &str); 2] = [
+    ("queue.buffering.max.messages", "20000"),
+    ("queue.buffering.max.kbytes", "16384"),
+];
+
 /// The producer configuration ponte runs with; see the module documentation.
 pub fn producer_config(settings: &Settings) -> ClientConfig {
     let mut config = ClientConfig::new();
@@ -32,6 +38,13 @@ pub fn producer_config(settings: &Settings) -> ClientConfig {
     if !settings.kafka_properties.contains_key("message.max.bytes") {
         let largest = settings.max_body_bytes + MESSAGE_OVERHEAD_BYTES;
         config.set("message.max.bytes", largest.to_string());
+    }
+    // librdkafka's own queue limits (100,000 records, 1 GiB) would let a long
+    // outage fill memory; the outbox is the buffer, so the producer's stays small.
+    for (name, value) in QUEUE_LIMITS {
+        if !settings.kafka_properties.contains_key(name) {
+            config.set(name, value);
+        }
     }
     if !settings.kafka_properties.contains_key("partitioner") {
         // The Java client and KafkaJS hash keys with murmur2; using it too keeps

@@ -146,6 +146,17 @@ pub fn client_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
+/// Reads a moment given as milliseconds since the Unix epoch or as RFC 3339 text
+/// (`2026-12-03T10:30:00Z`), as milliseconds since the epoch.
+pub fn moment_ms(text: &str) -> Option<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    let time = humantime::parse_rfc3339_weak(text).ok()?;
+    let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
 fn message_id(raw: &RawValue) -> Result<String, Invalid> {
     match serde_json::from_str::<String>(raw.get()) {
         Ok(id) if client_id(&id) => Ok(id),

@@ -11,8 +11,6 @@
 //!
 //! Times are milliseconds since the Unix epoch, or RFC 3339 text in requests.
 
-use std::time::UNIX_EPOCH;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -23,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::{AppState, Ingest};
 use crate::outbox::{Backlog, Change, ListFilter, ReplayFilter, RowView, StoreError};
+use crate::validate;
 
 /// Records in a listing page when the client does not say.
 const DEFAULT_PAGE: usize = 100;
@@ -173,23 +172,15 @@ fn time_value(name: &str, value: Option<TimeValue>) -> Result<Option<i64>, ApiEr
 }
 
 /// Parses `since`/`until`: milliseconds since the epoch, or RFC 3339 text.
-pub fn parse_time(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+fn parse_time(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     let Some(value) = value else {
         return Ok(None);
     };
-    if let Ok(ms) = value.parse::<i64>() {
-        return Ok(Some(ms));
-    }
-    humantime::parse_rfc3339_weak(value)
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .and_then(|since| i64::try_from(since.as_millis()).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::BadQuery(format!(
-                "{name} must be milliseconds since the epoch or an RFC 3339 time, got {value:?}"
-            ))
-        })
+    validate::moment_ms(value).map(Some).ok_or_else(|| {
+        ApiError::BadQuery(format!(
+            "{name} must be milliseconds since the epoch or an RFC 3339 time, got {value:?}"
+        ))
+    })
 }
 
 async fn read<T: Send + 'static>(
@@ -221,23 +212,4 @@ async fn change(state: &AppState, change: Change) -> Result<u64, ApiError> {
         .change(change)
         .await
         .map_err(|err| ApiError::OutboxUnreadable(err.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_milliseconds_or_rfc3339() {
-        assert_eq!(
-            parse_time("since", Some("1729504200000")).ok(),
-            Some(Some(1_729_504_200_000))
-        );
-        assert_eq!(
-            parse_time("since", Some("2024-10-21T10:30:00Z")).ok(),
-            Some(Some(1_729_506_600_000))
-        );
-        assert!(parse_time("since", Some("yesterday")).is_err());
-        assert!(parse_time("since", None).expect("absent is fine").is_none());
-    }
 }

@@ -137,3 +137,10 @@ fn unusable_message_ids_are_refused() {
     assert!(!client_id(&"x".repeat(256)));
     assert!(client_id(&"x".repeat(255)));
 }
+
+#[test]
+fn moments_are_milliseconds_or_rfc3339_text() {
+    assert_eq!(moment_ms("1729504200000"), Some(1_729_504_200_000));
+    assert_eq!(moment_ms("2024-10-21T10:30:00Z"), Some(1_729_506_600_000));
+    assert_eq!(moment_ms("yesterday"), None);
+}

@@ -1,0 +1,211 @@
+//! `ponte messages`: show, list, retry and replay records, straight from the
+//! outbox file. It works whether ponte runs or not; a running ponte picks up
+//! retries and replays within a second.
+
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+
+use crate::outbox::sqlite::SqliteStore;
+use crate::outbox::{Backlog, Change, ListFilter, ReplayFilter, RowView, Store};
+use crate::validate;
+
+/// What to do with records.
+#[derive(Debug, Subcommand)]
+pub(super) enum MessagesCommand {
+    /// One record: status, attempts, last error, partition, offset and times.
+    Show {
+        /// The record's message id.
+        message_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Records in arrival order, optionally filtered.
+    List {
+        /// Only records with this status: pending, sent, failed or dlq.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only records for this topic.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only records that arrived at or after this time (RFC 3339 or epoch ms).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records that arrived before this time (RFC 3339 or epoch ms).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only records after this row id (the `next` of the previous page).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Most records to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a failed or dead-lettered record again.
+    Retry {
+        /// The record's message id.
+        message_id: String,
+    },
+    /// Send dead-lettered records again, optionally only some.
+    Replay {
+        /// Only records for this topic.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only records that arrived at or after this time (RFC 3339 or epoch ms).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records that arrived before this time (RFC 3339 or epoch ms).
+        #[arg(long)]
+        until: Option<String>,
+    },
+}
+
+/// Runs one `ponte messages` command against the outbox at `path`.
+pub(super) fn run(command: MessagesCommand, path: &Path) -> anyhow::Result<()> {
+    if !path.is_file() {
+        bail!(
+            "no outbox at {} (set outbox_path or --outbox-path)",
+            path.display()
+        );
+    }
+    let mut store = SqliteStore::open(path).context("cannot open the outbox")?;
+    let mut backlog = store.backlog().context("cannot read the outbox")?;
+
+    match command {
+        MessagesCommand::Show { message_id, json } => {
+            let Some(row) = backlog.find(&message_id)? else {
+                bail!("no record with message id {message_id}");
+            };
+            print_rows(&[row], json, true)
+        }
+        MessagesCommand::List {
+            status,
+            topic,
+            since,
+            until,
+            after,
+            limit,
+            json,
+        } => {
+            let filter = ListFilter {
+                status,
+                topic,
+                since_ms: moment("--since", since.as_deref())?,
+                until_ms: moment("--until", until.as_deref())?,
+                after_id: after,
+                limit,
+            };
+            print_rows(&backlog.list(&filter)?, json, false)
+        }
+        MessagesCommand::Retry { message_id } => {
+            let changed = store.change(&Change::Retry {
+                message_id: message_id.clone(),
+            })?;
+            if changed == 0 {
+                bail!("{message_id} is not a failed or dlq record");
+            }
+            println!("{message_id} will be sent again");
+            Ok(())
+        }
+        MessagesCommand::Replay {
+            topic,
+            since,
+            until,
+        } => {
+            let filter = ReplayFilter {
+                topic,
+                since_ms: moment("--since", since.as_deref())?,
+                until_ms: moment("--until", until.as_deref())?,
+            };
+            let replayed = store.change(&Change::Replay(filter))?;
+            println!("{replayed} dead-lettered records will be sent again");
+            Ok(())
+        }
+    }
+}
+
+fn moment(flag: &str, value: Option<&str>) -> anyhow::Result<Option<i64>> {
+    match value {
+        None => Ok(None),
+        Some(text) => validate::moment_ms(text).map(Some).with_context(|| {
+            format!("{flag} must be an RFC 3339 time or milliseconds since the epoch")
+        }),
+    }
+}
+
+fn print_rows(rows: &[RowView], json: bool, detailed: bool) -> anyhow::Result<()> {
+    if json {
+        let text = if detailed && rows.len() == 1 {
+            serde_json::to_string_pretty(&rows[0])?
+        } else {
+            serde_json::to_string_pretty(rows)?
+        };
+        println!("{text}");
+    } else if detailed {
+        rows.iter().for_each(print_detail);
+    } else {
+        print_table(rows);
+    }
+    Ok(())
+}
+
+fn print_detail(row: &RowView) {
+    let lines = [
+        ("message_id", row.message_id.clone()),
+        ("topic", row.topic.clone()),
+        ("key", row.key.clone().unwrap_or_default()),
+        ("status", row.status.clone()),
+        ("attempts", row.attempts.to_string()),
+        ("retry_count", row.retry_count.to_string()),
+        ("last_error", row.last_error.clone().unwrap_or_default()),
+        ("partition", optional(row.partition)),
+        ("offset", optional(row.offset)),
+        ("created_at", time(Some(row.created_at))),
+        ("sent_at", time(row.sent_at)),
+        ("dead_lettered_at", time(row.dead_lettered_at)),
+        ("next_attempt_at", time(row.next_attempt_at)),
+    ];
+    for (name, value) in lines {
+        println!("{name:<17}{value}");
+    }
+}
+
+fn print_table(rows: &[RowView]) {
+    println!(
+        "{:>8}  {:<40}  {:<24}  {:<7}  {:>8}  {:<24}  last_error",
+        "id", "message_id", "topic", "status", "attempts", "created_at"
+    );
+    for row in rows {
+        println!(
+            "{:>8}  {:<40}  {:<24}  {:<7}  {:>8}  {:<24}  {}",
+            row.id,
+            row.message_id,
+            row.topic,
+            row.status,
+            row.attempts,
+            time(Some(row.created_at)),
+            row.last_error.as_deref().unwrap_or_default()
+        );
+    }
+    if let Some(last) = rows.last() {
+        println!("(next page: --after {})", last.id);
+    }
+}
+
+fn optional<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn time(ms: Option<i64>) -> String {
+    let Some(ms) = ms.and_then(|ms| u64::try_from(ms).ok()) else {
+        return String::new();
+    };
+    let at = UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(at).to_string()
+}
