@@ -8,10 +8,18 @@
 //! - `pending`: stored, not yet acknowledged by Kafka;
 //! - `sent`: Kafka acknowledged it with `acks=all`; `sent_at`, `kafka_partition`
 //!   and `kafka_offset` say when and where;
-//! - `failed`: the last send failed; `retry_count` counts the failures and
-//!   `last_error` holds the latest reason. The row is still owed to Kafka and is
-//!   sent again, like a pending one;
-//! - `dlq`: given up on and moved to the dead-letter topic.
+//! - `failed`: the last send failed and `last_error` says why. The row is still
+//!   owed to Kafka and is sent again. `attempts` counts every failed send;
+//!   `retry_count` counts only failures of the record's own (too large, not
+//!   authorised...), which lead to the dead-letter topic; Kafka being unavailable
+//!   never counts. `next_attempt_at` is set when a retry of the record's own is
+//!   scheduled;
+//! - `dlq`: its copy was written to the dead-letter topic (`dead_lettered_at`).
+//!   It stays until an operator replays it (back to `pending`) or purges it.
+//!
+//! Besides its own failures, `next_attempt_at` also marks rows that wait behind an
+//! earlier failed record of the same key, and rows an operator retried or
+//! replayed (set to 0: due now). Rows without it travel the ordinary path.
 //!
 //! # What is durable when
 //!
@@ -26,31 +34,45 @@
 //!
 //! Delivery reports from Kafka are written by the same writer, batched into the
 //! same group commits. A crash between Kafka's acknowledgement and that commit
-//! leaves the row `pending`, and it is sent again after restart: the window in
-//! which a record can reach Kafka twice is one commit long.
+//! leaves the row unsent, and it is sent again after restart: the window in which
+//! a record can reach Kafka twice is one commit long. What the relay is told about
+//! a report, it is told only once the report is durable, so it never acts on a
+//! row older than the outbox.
+//!
+//! # Idempotency keys
+//!
+//! A record may carry the client's idempotency key and a fingerprint of its topic,
+//! key and value. The writer, being the only writer, looks the key up in the same
+//! transaction that would store the record: a key seen within
+//! `idempotency_window_ms` (or a client message id seen at all) returns the
+//! earlier row instead of storing a second one. Concurrent repeats are serialised
+//! by the writer, and keys live in the outbox, so repeats are recognised across
+//! restarts too.
 //!
 //! # Ordering
 //!
 //! Row ids grow in commit order, which is also the order in which clients were
-//! answered. The relay hands rows to the producer strictly in id order, straight
-//! from memory after each commit, and falls back to reading the outbox when it has
-//! fallen behind (see [`crate::relay`]). The producer is idempotent, so librdkafka
-//! keeps that order within each partition across its own retries; records with the
-//! same key share a partition and so reach Kafka in the order ponte accepted them.
+//! answered. The relay hands rows to the producer in id order and the producer is
+//! idempotent, so librdkafka keeps that order within each partition across its
+//! own retries; records with the same key share a partition and so reach Kafka in
+//! the order ponte accepted them. How order survives ponte's retries, and what
+//! happens to it when a record is dead-lettered, is described in [`crate::relay`].
 //!
 //! # Crash recovery
 //!
 //! Nothing lives only in memory between the commit and Kafka's acknowledgement:
-//! after a crash, the relay starts by reading every `pending` and `failed` row, in
-//! id order and in pages (never the whole backlog at once), and sends them before
-//! anything newer. Rows set back to `pending` by hand in `sqlite3` (the replay
-//! runbook) are picked up the same way at the next start.
+//! after a crash, the relay starts by reading every unsent row in id order, in
+//! pages (never the whole backlog at once), and sends them before anything newer;
+//! scheduled rows wait for their time. Rows set back to `pending` by hand in
+//! `sqlite3` (the replay runbook) are picked up the same way at the next start;
+//! those retried or replayed through ponte (HTTP or `ponte messages`) within a
+//! second, without a restart.
 //!
 //! # Storage engines
 //!
-//! The writer and the relay see storage only through [`Store`] and [`Backlog`],
-//! so that a PostgreSQL outbox shared by several ponte instances can sit behind
-//! the same interface. [`sqlite`] is the engine ponte ships with.
+//! The writer, the relay and the status API see storage only through [`Store`]
+//! and [`Backlog`], so that a PostgreSQL outbox shared by several ponte instances
+//! can sit behind the same interface. [`sqlite`] is the engine ponte ships with.
 
 pub mod sqlite;
 mod store;
