@@ -203,3 +203,37 @@ async fn round_trips_longer_than_the_request_timeout_lose_nothing() {
     );
     assert_eq!(health["metrics"]["totalDLQ"], json!(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retriable_broker_errors_are_waited_out_without_counting_against_the_record() {
+    let (cluster, _dir, ponte) = start(&[]);
+    post_in_order(&ponte, "replicas", "warm-up", 1).await;
+    let busy = [
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+    ];
+    cluster.request_errors(RDKafkaApiKey::Produce, &busy);
+
+    let ids = post_in_order(&ponte, "replicas", "k", 3).await;
+    let consumed = consume(
+        &cluster.bootstrap_servers(),
+        "replicas",
+        4,
+        Duration::from_secs(30),
+    );
+    let health = wait_until_drained(&ponte).await;
+    let counted = sqlite3(
+        &ponte.outbox_path(),
+        "SELECT max(retry_count) AS n FROM outbox",
+    );
+
+    let in_kafka: Vec<String> = message_ids(&consumed).into_iter().skip(1).collect();
+    assert_eq!(in_kafka, ids, "delivered once each, in order");
+    assert_eq!(
+        counted[0]["n"],
+        json!(0),
+        "no failure counted toward the dead-letter limit"
+    );
+    assert_eq!(health["metrics"]["totalDLQ"], json!(0));
+}

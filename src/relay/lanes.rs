@@ -35,6 +35,9 @@ impl Lane {
 }
 
 /// The lanes that are held, each by the row id of its head.
+// TODO(relay): held lanes live in memory, one per key with a failing head. A topic
+// that refuses everything while clients keep posting many distinct keys grows this
+// map without bound; it should spill to the outbox past a limit.
 #[derive(Debug, Default)]
 pub struct Lanes {
     heads: HashMap<Lane, i64>,
