@@ -28,15 +28,8 @@ pub(super) enum MessagesCommand {
         /// Only records with this status: pending, sent, failed or dlq.
         #[arg(long)]
         status: Option<String>,
-        /// Only records for this topic.
-        #[arg(long)]
-        topic: Option<String>,
-        /// Only records that arrived at or after this time (RFC 3339 or epoch ms).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only records that arrived before this time (RFC 3339 or epoch ms).
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        range: Range,
         /// Only records after this row id (the `next` of the previous page).
         #[arg(long, default_value_t = 0)]
         after: i64,
@@ -54,16 +47,32 @@ pub(super) enum MessagesCommand {
     },
     /// Send dead-lettered records again, optionally only some.
     Replay {
-        /// Only records for this topic.
-        #[arg(long)]
-        topic: Option<String>,
-        /// Only records that arrived at or after this time (RFC 3339 or epoch ms).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only records that arrived before this time (RFC 3339 or epoch ms).
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        range: Range,
     },
+}
+
+/// Which records, by topic and arrival time.
+#[derive(Debug, clap::Args)]
+pub(super) struct Range {
+    /// Only records for this topic.
+    #[arg(long)]
+    topic: Option<String>,
+    /// Only records that arrived at or after this time (RFC 3339 or epoch ms).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only records that arrived before this time (RFC 3339 or epoch ms).
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl Range {
+    fn times(&self) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+        Ok((
+            moment("--since", self.since.as_deref())?,
+            moment("--until", self.until.as_deref())?,
+        ))
+    }
 }
 
 /// Runs one `ponte messages` command against the outbox at `path`.
@@ -86,18 +95,17 @@ pub(super) fn run(command: MessagesCommand, path: &Path) -> anyhow::Result<()> {
         }
         MessagesCommand::List {
             status,
-            topic,
-            since,
-            until,
+            range,
             after,
             limit,
             json,
         } => {
+            let (since_ms, until_ms) = range.times()?;
             let filter = ListFilter {
                 status,
-                topic,
-                since_ms: moment("--since", since.as_deref())?,
-                until_ms: moment("--until", until.as_deref())?,
+                topic: range.topic,
+                since_ms,
+                until_ms,
                 after_id: after,
                 limit,
             };
@@ -113,15 +121,12 @@ pub(super) fn run(command: MessagesCommand, path: &Path) -> anyhow::Result<()> {
             println!("{message_id} will be sent again");
             Ok(())
         }
-        MessagesCommand::Replay {
-            topic,
-            since,
-            until,
-        } => {
+        MessagesCommand::Replay { range } => {
+            let (since_ms, until_ms) = range.times()?;
             let filter = ReplayFilter {
-                topic,
-                since_ms: moment("--since", since.as_deref())?,
-                until_ms: moment("--until", until.as_deref())?,
+                topic: range.topic,
+                since_ms,
+                until_ms,
             };
             let replayed = store.change(&Change::Replay(filter))?;
             println!("{replayed} dead-lettered records will be sent again");
