@@ -85,6 +85,9 @@ pub struct Settings {
     pub outbox_max_unsent: u64,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_window_ms: u64,
+    /// How long `sent` rows stay in the outbox after Kafka acknowledged them.
+    /// `dlq` rows stay until replayed or purged.
+    pub retention_sent_ms: u64,
     /// Extra librdkafka properties, passed through unchanged (TLS, SASL, tuning).
     #[serde(deserialize_with = "kafka_properties::deserialize")]
     pub kafka_properties: BTreeMap<String, String>,
@@ -116,6 +119,7 @@ impl Default for Settings {
             dead_letter_after_failures: 5,
             outbox_max_unsent: 10_000_000,
             idempotency_window_ms: 86_400_000,
+            retention_sent_ms: 604_800_000,
             kafka_properties: BTreeMap::new(),
         }
     }

@@ -8,18 +8,23 @@ mod answer;
 pub mod error;
 mod health;
 pub mod messages;
+mod metrics;
 mod produce;
+mod topics;
+mod track;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::middleware;
+use axum::routing::{delete, get, post};
 
+use crate::admin::Admin;
 use crate::kafka::Connectivity;
-use crate::outbox::{Backlog, Outbox};
+use crate::outbox::{Backlog, Outbox, StatusCounts, StoreError};
 use crate::relay::Publisher;
-use crate::telemetry::Counters;
+use crate::telemetry::{Counters, Metrics};
 
 /// How accepted records reach Kafka.
 #[derive(Debug, Clone)]
@@ -35,12 +40,16 @@ pub enum Ingest {
 pub struct AppState {
     /// Where accepted records go.
     pub ingest: Ingest,
-    /// Read access to the outbox for counting, when there is one.
+    /// Read access to the outbox, when there is one.
     pub backlog: Option<Arc<Mutex<dyn Backlog>>>,
+    /// Topics and brokers.
+    pub admin: Admin,
     /// Broker connectivity.
     pub connectivity: Arc<Connectivity>,
     /// Running totals.
     pub counters: Arc<Counters>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
     /// The configured bootstrap brokers, as `/health` lists them.
     pub brokers: Arc<[String]>,
     /// Largest accepted request body.
@@ -60,15 +69,56 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+impl AppState {
+    /// Reads the outbox on the blocking pool; `None` without an outbox.
+    async fn read_outbox<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&mut dyn Backlog) -> Result<T, StoreError> + Send + 'static,
+    ) -> Option<Result<T, String>> {
+        let backlog = self.backlog.clone()?;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut backlog = backlog
+                .lock()
+                .map_err(|_| "outbox reader poisoned".to_owned())?;
+            query(&mut *backlog).map_err(|err| err.to_string())
+        })
+        .await;
+        Some(outcome.unwrap_or_else(|_| Err("outbox reader task failed".to_owned())))
+    }
+
+    /// Rows per status: zeros without an outbox, `Err` if it cannot be read.
+    async fn counts(&self) -> Result<StatusCounts, String> {
+        self.read_outbox(|backlog| backlog.counts())
+            .await
+            .unwrap_or(Ok(StatusCounts::default()))
+    }
+}
+
 /// All routes, with JSON answers for unknown paths and methods too.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/topics/{topic}", post(produce::produce))
+    let tracked = Router::new()
+        .route("/topics", get(topics::list))
+        .route(
+            "/topics/{topic}",
+            post(produce::produce).get(topics::describe),
+        )
+        .route("/admin/topics", post(topics::create))
+        .route("/admin/topics/{topic}", delete(topics::delete))
+        .route("/brokers", get(topics::brokers))
         .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
+        .route("/metrics/prometheus", get(metrics::prometheus))
         .route("/messages", get(messages::list))
         .route("/messages/replay", post(messages::replay))
         .route("/messages/{message_id}", get(messages::show))
         .route("/messages/{message_id}/retry", post(messages::retry))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            track::track,
+        ));
+    tracked
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -91,6 +91,7 @@ pub struct Connectivity {
     connected: AtomicBool,
     queued_messages: AtomicU64,
     brokers_up: Mutex<Vec<String>>,
+    round_trips: Mutex<Vec<(String, f64)>>,
 }
 
 impl Connectivity {
@@ -112,8 +113,28 @@ impl Connectivity {
             .unwrap_or_default()
     }
 
+    /// Average round-trip time in seconds of each broker that reported one.
+    pub fn round_trips(&self) -> Vec<(String, f64)> {
+        self.round_trips
+            .lock()
+            .map(|rtts| rtts.clone())
+            .unwrap_or_default()
+    }
+
     /// Takes in one statistics report from librdkafka.
     pub fn observe(&self, statistics: &Statistics) {
+        let rtts: Vec<(String, f64)> = statistics
+            .brokers
+            .values()
+            .filter(|broker| broker.nodeid >= 0)
+            .filter_map(|broker| {
+                let window = broker.rtt.as_ref()?;
+                Some((broker.name.clone(), window.avg as f64 / 1_000_000.0))
+            })
+            .collect();
+        if let Ok(mut round_trips) = self.round_trips.lock() {
+            *round_trips = rtts;
+        }
         let up: Vec<String> = statistics
             .brokers
             .values()

@@ -14,6 +14,7 @@
 //! (logs and counters) and [`server`], which wires everything together and
 //! shuts it down in order.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -86,8 +86,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::record::{DeliveryWaiter, Record};
 
 pub use store::{
-    Append, Appended, Backlog, Change, Commit, Idempotency, ListFilter, Outcome, ReplayFilter,
-    RowView, Settled, Store, StoreError,
+    Append, Appended, Backlog, Change, Commit, Idempotency, ListFilter, Outcome, PurgeFilter,
+    ReplayFilter, RowView, Settled, StatusCounts, Store, StoreError,
 };
 pub use writer::{Committed, WriterLimits, spawn_writer};
 
@@ -141,8 +141,27 @@ pub enum Command {
         /// Answered with the number of rows it touched.
         answer: oneshot::Sender<Result<u64, OutboxError>>,
     },
+    /// Delete a batch of expired rows and idempotency keys; `answer` hears whether
+    /// more are left.
+    Maintain {
+        /// What has expired.
+        retention: Retention,
+        /// Answered `true` while a full batch was deleted (more may be left).
+        answer: oneshot::Sender<bool>,
+    },
     /// Take no more records, and let the relay finish once it has sent what it has.
     Close,
+}
+
+/// What the periodic cleanup removes: `sent` rows acknowledged before
+/// `sent_before_ms`, and idempotency keys of rows that arrived before
+/// `keys_before_ms`. `dlq` rows stay until replayed or purged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Cut-off for `sent` rows, ms since the epoch.
+    pub sent_before_ms: i64,
+    /// Cut-off for idempotency keys, ms since the epoch.
+    pub keys_before_ms: i64,
 }
 
 /// Work to run once an outcome is durable.
@@ -229,6 +248,16 @@ impl Outbox {
             .await
             .map_err(|_| OutboxError::ShuttingDown)?;
         answered.await.map_err(|_| OutboxError::ShuttingDown)?
+    }
+
+    /// Runs one batch of cleanup; returns whether more is left.
+    pub async fn maintain(&self, retention: Retention) -> Result<bool, OutboxError> {
+        let (answer, answered) = oneshot::channel();
+        self.commands
+            .send(Command::Maintain { retention, answer })
+            .await
+            .map_err(|_| OutboxError::ShuttingDown)?;
+        answered.await.map_err(|_| OutboxError::ShuttingDown)
     }
 
     /// A sender for delivery outcomes, for the producer's delivery callback.

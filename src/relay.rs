@@ -49,7 +49,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::outbox::{Backlog, Committed, Outbox};
-use crate::telemetry::Counters;
+use crate::telemetry::{Counters, Metrics};
 pub use delivery::{DeliveryContext, Notice, Outgoing, Publisher, RetryPolicy, SendError};
 
 /// Everything the relay owns.
@@ -71,6 +71,8 @@ pub struct Relay<B> {
     pub dead_letter_topic: String,
     /// Running totals.
     pub counters: Arc<Counters>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
     /// How long to wait for the producer's queue to drain when stopping.
     pub flush_timeout: Duration,
 }

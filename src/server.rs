@@ -11,14 +11,22 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::admin::Admin;
 use crate::config::Settings;
 use crate::http::{self, AppState, Ingest};
 use crate::kafka::{self, Connectivity};
 use crate::outbox::sqlite::SqliteStore;
-use crate::outbox::{self, Backlog, Outbox, StoreError, WriterLimits};
+use crate::outbox::{self, Backlog, Outbox, Retention, StoreError, WriterLimits};
+use crate::record::now_ms;
 use crate::relay::backoff::Backoff;
 use crate::relay::{DeliveryContext, Publisher, Relay, RetryPolicy};
-use crate::telemetry::Counters;
+use crate::telemetry::{Counters, Metrics};
+
+/// Pause between cleanup batches while expired rows remain.
+const CLEANUP_BUSY: Duration = Duration::from_millis(100);
+
+/// Pause between cleanup rounds once nothing expired is left.
+const CLEANUP_IDLE: Duration = Duration::from_secs(10);
 
 /// Committed batches that may wait for the relay before the writer stops handing
 /// them over in memory (the relay then reads them from the outbox).
@@ -66,14 +74,22 @@ pub async fn run(
         .map_err(|source| ServerError::Bind { address, source })?;
     let address = listener.local_addr().unwrap_or(address);
 
-    let counters = Arc::new(Counters::default());
+    let metrics = Arc::new(Metrics::new());
+    let counters = Arc::new(metrics.counters.clone());
     let connectivity = Arc::new(Connectivity::default());
-    let pipeline = Pipeline::start(&settings, &counters, &connectivity)?;
+    let shared = Shared {
+        counters: Arc::clone(&counters),
+        metrics: Arc::clone(&metrics),
+        connectivity: Arc::clone(&connectivity),
+    };
+    let pipeline = Pipeline::start(&settings, &shared)?;
     let state = AppState {
         ingest: pipeline.ingest.clone(),
         backlog: pipeline.backlog.clone(),
+        admin: Admin::new(&settings)?,
         connectivity,
         counters,
+        metrics,
         brokers: settings.broker_list().into(),
         max_body_bytes: settings.max_body_bytes,
         ack_timeout: Duration::from_millis(settings.ack_timeout_ms),
@@ -109,19 +125,23 @@ fn log_startup(settings: &Settings, address: SocketAddr, started: Instant) {
     );
 }
 
-/// The worker threads behind the HTTP routes.
+/// What every part of the pipeline reports into.
+struct Shared {
+    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
+    connectivity: Arc<Connectivity>,
+}
+
+/// The worker threads and tasks behind the HTTP routes.
 struct Pipeline {
     ingest: Ingest,
     backlog: Option<Arc<Mutex<dyn Backlog>>>,
     threads: Vec<JoinHandle<()>>,
+    cleanup: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Pipeline {
-    fn start(
-        settings: &Settings,
-        counters: &Arc<Counters>,
-        connectivity: &Arc<Connectivity>,
-    ) -> Result<Pipeline, ServerError> {
+    fn start(settings: &Settings, shared: &Shared) -> Result<Pipeline, ServerError> {
         let producer_config = kafka::producer_config(settings);
         let policy = RetryPolicy {
             backoff: Backoff::from_settings(settings),
@@ -131,8 +151,9 @@ impl Pipeline {
             outcomes,
             notices,
             policy,
-            connectivity: Arc::clone(connectivity),
-            counters: Arc::clone(counters),
+            connectivity: Arc::clone(&shared.connectivity),
+            counters: Arc::clone(&shared.counters),
+            metrics: Arc::clone(&shared.metrics),
         };
 
         if !settings.enable_outbox {
@@ -142,6 +163,7 @@ impl Pipeline {
                 ingest: Ingest::Direct(publisher),
                 backlog: None,
                 threads: Vec::new(),
+                cleanup: None,
             });
         }
 
@@ -166,7 +188,8 @@ impl Pipeline {
             max_batch: settings.outbox_max_batch,
             max_unsent: settings.outbox_max_unsent,
         };
-        let writer = outbox::spawn_writer(store, &outbox, commands, live_sender, limits)
+        let metrics = Arc::clone(&shared.metrics);
+        let writer = outbox::spawn_writer(store, &outbox, commands, live_sender, limits, metrics)
             .map_err(ServerError::Thread)?;
         let relay = Relay {
             backlog: relay_backlog,
@@ -176,16 +199,19 @@ impl Pipeline {
             outbox: outbox.clone(),
             policy,
             dead_letter_topic: settings.dlq_topic.clone(),
-            counters: Arc::clone(counters),
+            counters: Arc::clone(&shared.counters),
+            metrics: Arc::clone(&shared.metrics),
             flush_timeout: Duration::from_millis(settings.shutdown_timeout_ms),
         }
         .spawn()
         .map_err(ServerError::Thread)?;
 
+        let cleanup = tokio::spawn(clean_periodically(outbox.clone(), settings.clone()));
         Ok(Pipeline {
             ingest: Ingest::Outbox(outbox),
             backlog: Some(Arc::new(Mutex::new(api_backlog))),
             threads: vec![relay, writer],
+            cleanup: Some(cleanup),
         })
     }
 
@@ -193,6 +219,9 @@ impl Pipeline {
     /// drain the producer within `timeout`, then waits for the writer to record the
     /// last delivery reports.
     async fn stop(self, timeout: Duration) {
+        if let Some(cleanup) = &self.cleanup {
+            cleanup.abort();
+        }
         match &self.ingest {
             Ingest::Outbox(outbox) => outbox.close().await,
             Ingest::Direct(publisher) => {
@@ -212,6 +241,25 @@ impl Pipeline {
         if !matches!(joined, Ok(true)) {
             tracing::error!("a worker thread panicked during shutdown");
         }
+    }
+}
+
+/// Deletes expired `sent` rows and idempotency keys, one small batch at a time
+/// through the writer, so that ingestion never waits long behind it.
+async fn clean_periodically(outbox: Outbox, settings: Settings) {
+    let retention = Duration::from_millis(settings.retention_sent_ms);
+    let window = Duration::from_millis(settings.idempotency_window_ms);
+    loop {
+        let now = now_ms();
+        let expired = Retention {
+            sent_before_ms: now - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX),
+            keys_before_ms: now - i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+        };
+        let Ok(more) = outbox.maintain(expired).await else {
+            return;
+        };
+        let pause = if more { CLEANUP_BUSY } else { CLEANUP_IDLE };
+        tokio::time::sleep(pause).await;
     }
 }
 

@@ -4,13 +4,22 @@
 //! lifecycle events only, `warn` for a degraded dependency, `error` for a durable
 //! write that failed. Nothing is logged at `info` per request.
 
+mod metrics;
+
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 
 use serde::Serialize;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogLevel};
+
+pub use metrics::{
+    BrokerLabels, DeadLetterLabels, Metrics, ResultLabels, RouteLabels, RouteTimeLabels,
+    StatusLabels, TopicLabels,
+};
 
 /// Installs the global log subscriber. `RUST_LOG`, when set, wins over `level`, so
 /// that one module can be turned up without touching the others.
@@ -36,14 +45,15 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
     };
 }
 
-/// Running totals since start, in the old middleware's names.
-#[derive(Debug, Default)]
+/// Running totals since start, in the old middleware's names. Cheap to clone:
+/// clones share the same totals.
+#[derive(Debug, Default, Clone)]
 pub struct Counters {
-    received: AtomicU64,
-    sent: AtomicU64,
-    failed: AtomicU64,
-    retries: AtomicU64,
-    dead_lettered: AtomicU64,
+    received: Counter,
+    sent: Counter,
+    failed: Counter,
+    retries: Counter,
+    dead_lettered: Counter,
 }
 
 /// A copy of the counters at one moment, serialised as the middleware did.
@@ -64,44 +74,69 @@ pub struct CounterSnapshot {
 }
 
 impl Counters {
+    fn register(&self, registry: &mut Registry) {
+        let totals = [
+            ("records_received", "Records accepted", &self.received),
+            ("records_sent", "Records Kafka acknowledged", &self.sent),
+            (
+                "send_failures",
+                "Sends that failed, of any kind",
+                &self.failed,
+            ),
+            (
+                "records_retried",
+                "Records sent again after a failure or a restart",
+                &self.retries,
+            ),
+            (
+                "records_dead_lettered",
+                "Records moved to the dead-letter topic",
+                &self.dead_lettered,
+            ),
+        ];
+        for (name, help, counter) in totals {
+            registry.register(name, help, counter.clone());
+        }
+    }
+
     /// A record was accepted.
     pub fn record_received(&self) {
-        self.received.fetch_add(1, Ordering::Relaxed);
+        self.received.inc();
     }
 
     /// Kafka acknowledged a record.
     pub fn record_sent(&self) {
-        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.sent.inc();
     }
 
     /// A send failed.
     pub fn record_failed(&self) {
-        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.failed.inc();
     }
 
     /// A record is being sent again.
     pub fn record_retry(&self) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.retries.inc();
     }
 
     /// A record's copy reached the dead-letter topic.
     pub fn record_dead_lettered(&self) {
-        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.dead_lettered.inc();
     }
 
     /// Records Kafka acknowledged so far.
     pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+        self.sent.get()
     }
 
     /// The current totals.
     pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
-            total_received: self.received.load(Ordering::Relaxed),
-            total_sent: self.sent.load(Ordering::Relaxed),
-            total_failed: self.failed.load(Ordering::Relaxed),
-            total_retries: self.retries.load(Ordering::Relaxed),
-            total_dlq: self.dead_lettered.load(Ordering::Relaxed),
+            total_received: self.received.get(),
+            total_sent: self.sent.get(),
+            total_failed: self.failed.get(),
+            total_retries: self.retries.get(),
+            total_dlq: self.dead_lettered.get(),
         }
     }
 }

@@ -229,7 +229,7 @@ async fn unknown_routes_and_methods_get_json_errors() {
     let (_cluster, _dir, ponte) = start(&[]);
 
     let (missing, missing_body) = ponte.get("/nothing/here").await;
-    let (wrong_method, wrong_body) = ponte.get("/topics/t").await;
+    let (wrong_method, wrong_body) = ponte.get("/admin/topics").await;
 
     assert_eq!(missing, 404);
     assert_eq!(missing_body["error_code"], json!(40400));

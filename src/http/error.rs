@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::admin::AdminError;
 use crate::validate::Invalid;
 
 /// Seconds a client is asked to wait before retrying after a `503`.
@@ -72,6 +73,9 @@ pub enum ApiError {
     /// The outbox could not be read or changed right now.
     #[error("outbox unavailable: {0}; retry later")]
     OutboxUnreadable(String),
+    /// An admin operation failed.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
     /// No such route.
     #[error("no route for {method} {path}")]
     UnknownRoute {
@@ -110,6 +114,10 @@ impl ApiError {
             ApiError::IdempotencyConflict { .. } => (StatusCode::CONFLICT, 40901),
             ApiError::NotRetriable { .. } => (StatusCode::CONFLICT, 40902),
             ApiError::OutboxUnreadable(_) => (StatusCode::SERVICE_UNAVAILABLE, 50304),
+            ApiError::Admin(AdminError::TopicNotFound(_)) => (StatusCode::NOT_FOUND, 40401),
+            ApiError::Admin(AdminError::TopicExists(_)) => (StatusCode::CONFLICT, 40903),
+            ApiError::Admin(AdminError::Invalid(_)) => (StatusCode::BAD_REQUEST, 40007),
+            ApiError::Admin(AdminError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, 50302),
             ApiError::Invalid(
                 Invalid::WrongShape(_)
                 | Invalid::MissingData
@@ -120,7 +128,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, 40500),
             ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 41301),
             ApiError::UnsupportedMediaType { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 41501),
-            ApiError::NotDelivered(_) => (StatusCode::BAD_GATEWAY, 50002),
+            ApiError::NotDelivered(_) | ApiError::Admin(AdminError::Kafka(_)) => {
+                (StatusCode::BAD_GATEWAY, 50002)
+            }
             ApiError::NotStored(_) => (StatusCode::SERVICE_UNAVAILABLE, 50301),
             ApiError::ProducerBusy => (StatusCode::SERVICE_UNAVAILABLE, 50303),
         }

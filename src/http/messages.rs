@@ -187,20 +187,10 @@ async fn read<T: Send + 'static>(
     state: &AppState,
     query: impl FnOnce(&mut dyn Backlog) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let Some(backlog) = state.backlog.clone() else {
-        return Err(ApiError::NoOutbox);
-    };
-    let outcome = tokio::task::spawn_blocking(move || {
-        let mut backlog = backlog
-            .lock()
-            .map_err(|_| "outbox reader poisoned".to_owned())?;
-        query(&mut *backlog).map_err(|err| err.to_string())
-    })
-    .await;
-    match outcome {
-        Ok(Ok(found)) => Ok(found),
-        Ok(Err(reason)) => Err(ApiError::OutboxUnreadable(reason)),
-        Err(_) => Err(ApiError::OutboxUnreadable("reader task failed".to_owned())),
+    match state.read_outbox(query).await {
+        None => Err(ApiError::NoOutbox),
+        Some(Ok(found)) => Ok(found),
+        Some(Err(reason)) => Err(ApiError::OutboxUnreadable(reason)),
     }
 }
 

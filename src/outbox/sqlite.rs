@@ -51,13 +51,15 @@ const CONTRACT_COLUMNS: [&str; 13] = [
 ];
 
 /// Columns ponte adds, with their definitions.
-const PONTE_COLUMNS: [(&str, &str); 5] = [
+const PONTE_COLUMNS: [(&str, &str); 6] = [
     // When a record that failed for a reason of its own is due again (ms); also
     // set (to 0) by operators' retries and replays. NULL for the ordinary path.
     ("next_attempt_at", "INTEGER"),
     // Sends that failed, of any kind (retry_count counts only the kinds that lead
     // to the dead-letter topic).
     ("attempts", "INTEGER DEFAULT 0"),
+    // The class of the latest failure: retriable, permanent or unknown.
+    ("failure_class", "TEXT"),
     ("dead_lettered_at", "INTEGER"),
     ("idempotency_key", "TEXT"),
     ("fingerprint", "TEXT"),
@@ -68,6 +70,28 @@ CREATE INDEX IF NOT EXISTS outbox_status_id ON outbox (status, id);
 CREATE INDEX IF NOT EXISTS outbox_scheduled ON outbox (id) WHERE next_attempt_at IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_idempotency_key ON outbox (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
+";
+
+/// Row counts per status, kept exact by triggers in the same transactions as the
+/// changes (operators' edits in `sqlite3` included), so that `/health` and
+/// `/metrics` never have to count millions of rows.
+const COUNTS: &str = "
+CREATE TABLE outbox_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO outbox_counts (status, n)
+    SELECT coalesce(status, 'pending'), count(*) FROM outbox GROUP BY 1;
+CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox BEGIN
+    INSERT INTO outbox_counts (status, n) VALUES (coalesce(NEW.status, 'pending'), 1)
+        ON CONFLICT (status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER outbox_counts_update AFTER UPDATE OF status ON outbox
+    WHEN coalesce(OLD.status, 'pending') IS NOT coalesce(NEW.status, 'pending') BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE status = coalesce(OLD.status, 'pending');
+    INSERT INTO outbox_counts (status, n) VALUES (coalesce(NEW.status, 'pending'), 1)
+        ON CONFLICT (status) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE status = coalesce(OLD.status, 'pending');
+END;
 ";
 
 /// How long a statement waits for a lock held by someone else, such as an operator
@@ -88,10 +112,14 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let connection = Connection::open(path)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
+        // Takes effect only on a new file (before its first table): deleted rows'
+        // pages can then be given back to the file system by `reclaim`.
+        connection.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
         require_durability(&connection)?;
         connection.execute_batch(TABLE)?;
         add_missing_columns(&connection)?;
         connection.execute_batch(INDEXES)?;
+        add_counts(&connection)?;
         Ok(SqliteStore {
             connection,
             path: path.to_owned(),
@@ -152,6 +180,20 @@ fn add_missing_columns(connection: &Connection) -> Result<(), StoreError> {
                 "ALTER TABLE outbox ADD COLUMN {name} {definition}"
             ))?;
         }
+    }
+    Ok(())
+}
+
+/// Creates the per-status counts, counting the existing rows once, unless they
+/// exist already.
+fn add_counts(connection: &Connection) -> Result<(), StoreError> {
+    let exists: bool = connection.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_counts'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !exists {
+        connection.execute_batch(&format!("BEGIN IMMEDIATE; {COUNTS} COMMIT;"))?;
     }
     Ok(())
 }

@@ -37,6 +37,8 @@ pub enum Settled {
     Failed {
         /// Why.
         error: String,
+        /// `retriable`, `permanent` or `unknown`.
+        class: &'static str,
         /// Whether it counts toward the dead-letter limit (`retry_count`).
         counts: bool,
         /// When it may be sent again, for failures of the record's own.
@@ -129,6 +131,8 @@ pub struct RowView {
     pub retry_count: i64,
     /// The latest failure.
     pub last_error: Option<String>,
+    /// The class of the latest failure: `retriable`, `permanent` or `unknown`.
+    pub failure_class: Option<String>,
     /// Arrival time, ms since the epoch.
     pub created_at: i64,
     /// When Kafka acknowledged it.
@@ -154,6 +158,40 @@ impl RowView {
             _ => None,
         }
     }
+}
+
+/// How many rows the outbox holds in each state, and how old its oldest unsent
+/// record is.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StatusCounts {
+    /// Rows with status `pending`.
+    pub pending: u64,
+    /// Rows with status `sent`.
+    pub sent: u64,
+    /// Rows with status `failed`.
+    pub failed: u64,
+    /// Rows with status `dlq`.
+    pub dlq: u64,
+    /// Arrival time (ms since the epoch) of the oldest `pending` or `failed` row.
+    pub oldest_unsent_ms: Option<i64>,
+}
+
+impl StatusCounts {
+    /// All rows.
+    pub fn total(&self) -> u64 {
+        self.pending + self.sent + self.failed + self.dlq
+    }
+}
+
+/// Which rows a purge deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeFilter {
+    /// Only rows with this status (`sent`, `dlq`, `failed` or `pending`).
+    pub status: String,
+    /// Only rows for this topic.
+    pub topic: Option<String>,
+    /// Only rows whose last change (sent, dead-lettered or arrived) is older.
+    pub before_ms: i64,
 }
 
 /// Which records a listing shows.
@@ -189,6 +227,16 @@ pub trait Store: Send {
 
     /// Rows still owed to Kafka (`pending` or `failed`).
     fn count_unsent(&mut self) -> Result<u64, StoreError>;
+
+    /// Deletes at most `limit` rows matching `filter`, oldest first; returns how many.
+    fn purge(&mut self, filter: &PurgeFilter, limit: usize) -> Result<u64, StoreError>;
+
+    /// Forgets at most `limit` idempotency keys of rows that arrived before
+    /// `before_ms`; returns how many.
+    fn expire_keys(&mut self, before_ms: i64, limit: usize) -> Result<u64, StoreError>;
+
+    /// Gives up to `pages` free pages back to the file system.
+    fn reclaim(&mut self, pages: u32) -> Result<(), StoreError>;
 }
 
 /// The read side of an outbox engine: separate connections that never block the
@@ -227,6 +275,6 @@ pub trait Backlog: Send {
     /// A page of rows, in id order.
     fn list(&mut self, filter: &ListFilter) -> Result<Vec<RowView>, StoreError>;
 
-    /// Number of rows with status `pending`.
-    fn count_pending(&mut self) -> Result<u64, StoreError>;
+    /// Rows per status and the age of the oldest unsent one.
+    fn counts(&mut self) -> Result<StatusCounts, StoreError>;
 }

@@ -6,12 +6,22 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::store::{Append as StoreAppend, Appended, Change, Idempotency, Outcome, Store};
-use super::{AfterCommit, Command, OutboxError, WriteHealth};
+use super::store::{
+    Append as StoreAppend, Appended, Change, Idempotency, Outcome, PurgeFilter, Store,
+};
+use super::{AfterCommit, Command, OutboxError, Retention, WriteHealth};
 use crate::record::{DeliveryWaiter, Record, StoredRecord};
+use crate::telemetry::Metrics;
 
 /// Most delivery outcomes written in one commit, beside the appended records.
 const MAX_OUTCOMES_PER_COMMIT: usize = 8 * 1024;
+
+/// Rows deleted (or keys forgotten) by one cleanup batch: small enough that a
+/// batch holds up the records waiting behind it for a few milliseconds only.
+const CLEANUP_BATCH: usize = 1_000;
+
+/// Free pages given back to the file system after each cleanup batch.
+const RECLAIM_PAGES: u32 = 256;
 
 /// A record that is now durable, on its way to the relay.
 #[derive(Debug)]
@@ -46,6 +56,7 @@ struct Batch {
     outcomes: Vec<Outcome>,
     then: Vec<AfterCommit>,
     changes: Vec<ChangeRequest>,
+    cleanups: Vec<(Retention, oneshot::Sender<bool>)>,
 }
 
 struct Writer<S> {
@@ -54,6 +65,7 @@ struct Writer<S> {
     relay: Option<mpsc::Sender<Vec<Committed>>>,
     health: Arc<WriteHealth>,
     limits: WriterLimits,
+    metrics: Arc<Metrics>,
     /// Rows owed to Kafka, kept current after each commit.
     unsent: u64,
     /// Outcomes whose commit failed, with their follow-ups; they go into the next.
@@ -68,6 +80,7 @@ pub fn spawn_writer<S: Store + 'static>(
     commands: mpsc::Receiver<Command>,
     relay: mpsc::Sender<Vec<Committed>>,
     limits: WriterLimits,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<JoinHandle<()>> {
     let unsent = store.count_unsent().unwrap_or(0);
     let writer = Writer {
@@ -76,6 +89,7 @@ pub fn spawn_writer<S: Store + 'static>(
         relay: Some(relay),
         health: Arc::clone(&outbox.health),
         limits,
+        metrics,
         unsent,
         unsaved: (Vec::new(), Vec::new()),
     };
@@ -106,6 +120,9 @@ impl<S: Store> Writer<S> {
             for (change, answer) in batch.changes {
                 let _ = answer.send(self.apply(&change));
             }
+            for (retention, answer) in batch.cleanups {
+                let _ = answer.send(self.clean(retention));
+            }
         }
         tracing::debug!("outbox writer stopped");
     }
@@ -133,6 +150,7 @@ impl<S: Store> Writer<S> {
                 batch.then.extend(then);
             }
             Command::Change { change, answer } => batch.changes.push((change, answer)),
+            Command::Maintain { retention, answer } => batch.cleanups.push((retention, answer)),
             // Dropping the relay's channel lets the relay finish what it holds and
             // stop; outcomes still arrive until the producer is gone.
             Command::Close => self.relay = None,
@@ -163,8 +181,14 @@ impl<S: Store> Writer<S> {
                 idempotency: a.idempotency.as_ref(),
             })
             .collect();
-        match self.store.commit(&rows, &outcomes) {
+        let started = std::time::Instant::now();
+        let committed = self.store.commit(&rows, &outcomes);
+        self.metrics
+            .commit_duration
+            .observe(started.elapsed().as_secs_f64());
+        match committed {
             Ok(commit) => {
+                self.metrics.commit_records.observe(rows.len() as f64);
                 self.health.set(true);
                 self.unsent = self.unsent.saturating_sub(commit.settled);
                 then.into_iter().for_each(AfterCommit::run);
@@ -216,6 +240,38 @@ impl<S: Store> Writer<S> {
         // the outbox itself, so nothing is lost by not waiting here.
         if let Some(relay) = &self.relay {
             let _ = relay.try_send(batch);
+        }
+    }
+
+    /// Deletes one batch of expired `sent` rows and forgets one batch of expired
+    /// idempotency keys; returns whether either batch was full.
+    fn clean(&mut self, retention: Retention) -> bool {
+        let expired = PurgeFilter {
+            status: "sent".to_owned(),
+            topic: None,
+            before_ms: retention.sent_before_ms,
+        };
+        let cleaned = self
+            .store
+            .purge(&expired, CLEANUP_BATCH)
+            .and_then(|purged| {
+                let forgotten = self
+                    .store
+                    .expire_keys(retention.keys_before_ms, CLEANUP_BATCH)?;
+                self.store.reclaim(RECLAIM_PAGES)?;
+                Ok((purged, forgotten))
+            });
+        match cleaned {
+            Ok((purged, forgotten)) => {
+                if purged + forgotten > 0 {
+                    tracing::debug!(purged, forgotten, "outbox cleanup");
+                }
+                purged == CLEANUP_BATCH as u64 || forgotten == CLEANUP_BATCH as u64
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "outbox cleanup failed");
+                false
+            }
         }
     }
 

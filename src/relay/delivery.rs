@@ -3,7 +3,7 @@
 //! relay.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -21,7 +21,7 @@ use crate::kafka::classify::{FailureClass, classify};
 use crate::kafka::{self, Connectivity};
 use crate::outbox::{AfterCommit, Command, Outcome, Settled};
 use crate::record::{DeliveryReport, DeliveryWaiter, Placement, Record, StoredRecord, now_ms};
-use crate::telemetry::Counters;
+use crate::telemetry::{Counters, DeadLetterLabels, Metrics, TopicLabels};
 
 /// What the delivery callback tells the relay, beside writing the outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,9 @@ pub struct InFlight {
     message_id: String,
     retry_count: i64,
     scheduled: bool,
-    dead_letter: bool,
+    /// For a dead-letter copy: the original topic and the class of its failure.
+    dead_letter: Option<(String, String)>,
+    handed_at: Instant,
     waiter: Option<DeliveryWaiter>,
 }
 
@@ -105,6 +107,8 @@ pub struct DeliveryContext {
     pub connectivity: Arc<Connectivity>,
     /// Running totals.
     pub counters: Arc<Counters>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl ClientContext for DeliveryContext {
@@ -132,26 +136,50 @@ impl ProducerContext for DeliveryContext {
                     partition: message.partition(),
                     offset: message.offset(),
                 };
+                self.measure(message.topic(), "sent", &in_flight);
                 self.delivered(*in_flight, placement);
             }
             Err((error, message)) => {
+                let class = classify(error);
+                self.measure(message.topic(), class.as_str(), &in_flight);
                 let lane = Lane::of_message(message.topic(), message.key(), &in_flight);
-                self.failed(*in_flight, &error.to_string(), classify(error), lane);
+                self.failed(*in_flight, &error.to_string(), class, lane);
             }
         }
     }
 }
 
 impl DeliveryContext {
+    /// Counts a send's result and, when it was delivered, its latency.
+    fn measure(&self, topic: &str, result: &str, in_flight: &InFlight) {
+        self.metrics.delivery(topic, result);
+        if result == "sent" {
+            let labels = TopicLabels {
+                topic: topic.to_owned(),
+            };
+            self.metrics
+                .delivery_duration
+                .get_or_create(&labels)
+                .observe(in_flight.handed_at.elapsed().as_secs_f64());
+        }
+    }
+
     fn delivered(&self, in_flight: InFlight, placement: Placement) {
         let Some(id) = in_flight.row_id else {
             self.counters.record_sent();
             answer(in_flight.waiter, Ok(placement));
             return;
         };
-        if in_flight.dead_letter {
+        if let Some((topic, class)) = in_flight.dead_letter {
             self.counters.record_dead_lettered();
-            tracing::error!(message_id = %in_flight.message_id, "record moved to the dead-letter topic");
+            let labels = DeadLetterLabels { topic, class };
+            self.metrics.dead_letters.get_or_create(&labels).inc();
+            tracing::error!(
+                message_id = %in_flight.message_id,
+                topic = %labels.topic,
+                class = %labels.class,
+                "record moved to the dead-letter topic"
+            );
             self.write(id, Settled::DeadLettered, vec![Notice::DeadLettered { id }]);
             return;
         }
@@ -168,7 +196,7 @@ impl DeliveryContext {
             answer(waiter, Err(error.to_owned()));
             return;
         };
-        if in_flight.dead_letter {
+        if in_flight.dead_letter.is_some() {
             tracing::warn!(message_id = %in_flight.message_id, error, "dead-letter write failed, will retry");
             self.notify(Notice::DeadLetterFailed { id });
             if class == FailureClass::Retriable {
@@ -184,7 +212,7 @@ impl DeliveryContext {
                 self.counters.record_failed();
                 tracing::warn!(message_id = %in_flight.message_id, error, "kafka unavailable, record will be retried");
                 self.notify(Notice::Unavailable);
-                let outcome = failure(error, false, None);
+                let outcome = failure(error, class, None);
                 self.write(id, outcome, settled.into_iter().collect());
             }
             FailureClass::Permanent | FailureClass::Unknown => {
@@ -192,7 +220,7 @@ impl DeliveryContext {
                 let due_ms = self.refused(&in_flight, error, class);
                 let mut notices = vec![Notice::Refused { id, lane, due_ms }];
                 notices.extend(settled);
-                self.write(id, failure(error, true, Some(due_ms)), notices);
+                self.write(id, failure(error, class, Some(due_ms)), notices);
             }
         }
         // Last: the outcome is queued in the outbox before the client hears of the
@@ -269,10 +297,11 @@ fn scheduled_settled(in_flight: &InFlight, id: i64, delivered: bool) -> Option<N
         .then_some(Notice::ScheduledSettled { id, delivered })
 }
 
-fn failure(error: &str, counts: bool, next_attempt_at_ms: Option<i64>) -> Settled {
+fn failure(error: &str, class: FailureClass, next_attempt_at_ms: Option<i64>) -> Settled {
     Settled::Failed {
         error: error.to_owned(),
-        counts,
+        class: class.as_str(),
+        counts: class.counts_toward_dead_letter(),
         next_attempt_at_ms,
     }
 }
@@ -330,20 +359,22 @@ impl Publisher {
             message_id: record.message_id.clone(),
             retry_count: outgoing.retry_count,
             scheduled: outgoing.scheduled,
-            dead_letter: false,
+            dead_letter: None,
+            handed_at: Instant::now(),
             waiter: outgoing.waiter,
         };
         self.produce(&record.topic, record, self.headers(record), in_flight)
     }
 
     /// Writes a copy of a stored record to `dead_letter_topic`: its key, value and
-    /// headers, plus `original-topic`, `error` and `retry-count`.
+    /// headers, plus `original-topic`, `error` and `retry-count`. `class` is the
+    /// class of its last failure, for metrics.
     pub fn send_dead_letter(
         &self,
         dead_letter_topic: &str,
         row_id: i64,
         record: &Record,
-        error: &str,
+        (error, class): (&str, &str),
         retry_count: i64,
     ) -> Result<(), SendError> {
         let retries = retry_count.to_string();
@@ -357,7 +388,8 @@ impl Publisher {
             message_id: record.message_id.clone(),
             retry_count,
             scheduled: false,
-            dead_letter: true,
+            dead_letter: Some((record.topic.clone(), class.to_owned())),
+            handed_at: Instant::now(),
             waiter: None,
         };
         self.produce(dead_letter_topic, record, headers, in_flight)
@@ -401,7 +433,8 @@ impl Publisher {
             message_id: record.message_id.clone(),
             retry_count: stored.retry_count,
             scheduled,
-            dead_letter: false,
+            dead_letter: None,
+            handed_at: Instant::now(),
             waiter: None,
         };
         let lane = Lane::of(&record.topic, record.key.as_deref(), stored.id);

@@ -137,6 +137,7 @@ impl<B: Backlog> Engine<B> {
             let full_page = page.len() == PAGE_SIZE;
             for stored in page {
                 self.relay.counters.record_retry();
+                self.relay.metrics.retry(&stored.record.topic);
                 if self.ordinary(&stored, None).await == Handed::Abandoned {
                     return;
                 }
@@ -316,6 +317,7 @@ impl<B: Backlog> Engine<B> {
             self.lanes.hold(lane, stored.id);
         }
         self.relay.counters.record_retry();
+        self.relay.metrics.retry(&stored.record.topic);
         if self.publish(stored, None, true).await != Handed::Abandoned {
             self.scheduled_in_flight += 1;
         }
@@ -324,14 +326,14 @@ impl<B: Backlog> Engine<B> {
     async fn dead_letter(&mut self, stored: &StoredRecord) {
         let message_id = stored.record.message_id.clone();
         let found = self.read(move |b| b.find(&message_id)).await.flatten();
-        let error = found
-            .and_then(|row| row.last_error)
-            .unwrap_or_else(|| "refused by kafka".to_owned());
+        let (error, class) = found.map_or((None, None), |row| (row.last_error, row.failure_class));
+        let error = error.unwrap_or_else(|| "refused by kafka".to_owned());
+        let class = class.unwrap_or_else(|| "permanent".to_owned());
         let sent = self.relay.publisher.send_dead_letter(
             &self.relay.dead_letter_topic,
             stored.id,
             &stored.record,
-            &error,
+            (&error, &class),
             stored.retry_count,
         );
         if let Err(reason) = sent {

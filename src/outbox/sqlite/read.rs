@@ -3,14 +3,14 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::outbox::store::{Backlog, ListFilter, RowView, StoreError};
+use crate::outbox::store::{Backlog, ListFilter, RowView, StatusCounts, StoreError};
 use crate::record::{Record, StoredRecord};
 
 /// Columns of [`RowView`], in the order [`view`] reads them.
 pub(super) const VIEW_COLUMNS: &str = "id, message_id, topic, key, coalesce(status, 'pending'),
     coalesce(attempts, 0), coalesce(retry_count, 0), last_error,
     coalesce(created_at, timestamp), sent_at, dead_lettered_at, next_attempt_at,
-    kafka_partition, kafka_offset, fingerprint";
+    kafka_partition, kafka_offset, fingerprint, failure_class";
 
 /// Columns of [`StoredRecord`], in the order [`stored`] reads them.
 const RECORD_COLUMNS: &str =
@@ -35,6 +35,7 @@ pub(super) fn view(row: &Row<'_>) -> rusqlite::Result<RowView> {
         partition: row.get(12)?,
         offset: offset.and_then(|o| o.parse().ok()),
         fingerprint: row.get(14)?,
+        failure_class: row.get(15)?,
     })
 }
 
@@ -187,12 +188,33 @@ impl Backlog for SqliteBacklog {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn count_pending(&mut self) -> Result<u64, StoreError> {
-        let count: i64 = self.connection.query_row(
-            "SELECT count(*) FROM outbox WHERE status = 'pending'",
-            [],
-            |row| row.get(0),
-        )?;
-        Ok(u64::try_from(count).unwrap_or(0))
+    fn counts(&mut self) -> Result<StatusCounts, StoreError> {
+        let mut counts = StatusCounts::default();
+        let mut select = self
+            .connection
+            .prepare_cached("SELECT status, n FROM outbox_counts")?;
+        let rows = select.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (status, n) = row?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match status.as_str() {
+                "pending" => counts.pending += n,
+                "sent" => counts.sent += n,
+                "failed" => counts.failed += n,
+                "dlq" => counts.dlq += n,
+                _ => {}
+            }
+        }
+        counts.oldest_unsent_ms = match self.first_unsent_after(0)? {
+            Some(id) => self.connection.query_row(
+                "SELECT coalesce(created_at, timestamp) FROM outbox WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )?,
+            None => None,
+        };
+        Ok(counts)
     }
 }

@@ -2,8 +2,8 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::outbox::store::{
-    Append, Appended, Backlog, Change, Idempotency, ListFilter, Outcome, ReplayFilter, Settled,
-    Store,
+    Append, Appended, Backlog, Change, Idempotency, ListFilter, Outcome, PurgeFilter, ReplayFilter,
+    Settled, Store,
 };
 use crate::record::{Placement, Record};
 
@@ -68,6 +68,7 @@ fn failed(id: i64, counts: bool, next_attempt_at_ms: Option<i64>) -> Outcome {
         id,
         Settled::Failed {
             error,
+            class: if counts { "permanent" } else { "retriable" },
             counts,
             next_attempt_at_ms,
         },
@@ -112,7 +113,7 @@ fn committed_records_get_increasing_ids_and_survive_reopening() {
     );
     assert_eq!(row_ids(&unsent), ids_stored);
     assert_eq!(unsent[2].record, record(2));
-    assert_eq!(backlog.count_pending().expect("count"), 5);
+    assert_eq!(backlog.counts().expect("counts").pending, 5);
     assert_eq!(reopened.count_unsent().expect("count"), 5);
 }
 
@@ -433,5 +434,72 @@ fn a_duplicate_message_id_fails_its_commit_and_leaves_nothing_behind() {
         store.count_unsent().expect("count"),
         1,
         "the transaction rolled back"
+    );
+}
+
+#[test]
+fn counts_follow_every_change_including_deletes_and_hand_edits() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, ids) = store_with(&dir, 5);
+    let outcomes = [
+        sent(ids[0], 0),
+        sent(ids[1], 1),
+        failed(ids[2], false, None),
+    ];
+    store.commit(&[], &outcomes).expect("outcomes");
+    store
+        .connection
+        .execute("UPDATE outbox SET status = 'dlq' WHERE id = ?1", [ids[3]])
+        .expect("by hand");
+    let old = PurgeFilter {
+        status: "sent".to_owned(),
+        topic: None,
+        before_ms: i64::MAX,
+    };
+    let purged = store.purge(&old, 1).expect("purge");
+    let mut backlog = store.backlog().expect("backlog");
+
+    let counts = backlog.counts().expect("counts");
+
+    assert_eq!(purged, 1, "one row per batch of one");
+    assert_eq!(
+        (counts.pending, counts.sent, counts.failed, counts.dlq),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(
+        counts.oldest_unsent_ms,
+        Some(1_002),
+        "the failed row is the oldest unsent"
+    );
+}
+
+#[test]
+fn expired_idempotency_keys_are_forgotten_in_batches() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = SqliteStore::open(&dir.path().join("outbox.db")).expect("open");
+    let records: Vec<Record> = (0..3).map(record).collect();
+    let keys: Vec<Idempotency> = (0..3)
+        .map(|n| Idempotency {
+            key: format!("k{n}"),
+            fingerprint: "f".to_owned(),
+        })
+        .collect();
+    let appends: Vec<Append<'_>> = records
+        .iter()
+        .zip(&keys)
+        .map(|(record, key)| Append {
+            record,
+            idempotency: Some(key),
+        })
+        .collect();
+    store.commit(&appends, &[]).expect("commit");
+
+    let first = store.expire_keys(1_002, 10).expect("expire");
+    let second = store.expire_keys(i64::MAX, 1).expect("expire");
+
+    assert_eq!(
+        (first, second),
+        (2, 1),
+        "records 0 and 1 arrived before 1002"
     );
 }

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::SqliteStore;
 use super::read::{VIEW_COLUMNS, view};
 use crate::outbox::store::{
-    Append, Appended, Change, Commit, Outcome, RowView, Settled, Store, StoreError,
+    Append, Appended, Change, Commit, Outcome, PurgeFilter, RowView, Settled, Store, StoreError,
 };
 use crate::record::now_ms;
 
@@ -40,11 +40,52 @@ impl Store for SqliteStore {
 
     fn count_unsent(&mut self) -> Result<u64, StoreError> {
         let count: i64 = self.connection.query_row(
-            "SELECT count(*) FROM outbox WHERE status IN ('pending', 'failed')",
+            "SELECT coalesce(sum(n), 0) FROM outbox_counts WHERE status IN ('pending', 'failed')",
             [],
             |row| row.get(0),
         )?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    fn purge(&mut self, filter: &PurgeFilter, limit: usize) -> Result<u64, StoreError> {
+        let mut delete = self.connection.prepare_cached(
+            "DELETE FROM outbox WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE status = ?1
+                   AND (?2 IS NULL OR topic = ?2)
+                   AND coalesce(sent_at, dead_lettered_at, created_at, timestamp) < ?3
+                 ORDER BY id LIMIT ?4)",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let deleted = delete.execute(params![
+            filter.status,
+            filter.topic,
+            filter.before_ms,
+            limit
+        ])?;
+        Ok(deleted as u64)
+    }
+
+    fn expire_keys(&mut self, before_ms: i64, limit: usize) -> Result<u64, StoreError> {
+        let mut expire = self.connection.prepare_cached(
+            "UPDATE outbox SET idempotency_key = NULL, fingerprint = NULL WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE idempotency_key IS NOT NULL AND coalesce(created_at, timestamp) < ?1
+                 LIMIT ?2)",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(expire.execute(params![before_ms, limit])? as u64)
+    }
+
+    fn reclaim(&mut self, pages: u32) -> Result<(), StoreError> {
+        // Without auto_vacuum (files made by the old middleware) this does nothing,
+        // and SQLite reuses the freed pages for new rows instead.
+        self.connection
+            .query_row(&format!("PRAGMA incremental_vacuum({pages})"), [], |_| {
+                Ok(())
+            })
+            .optional()?;
+        Ok(())
     }
 }
 
@@ -109,14 +150,14 @@ fn write_outcomes(connection: &Connection, outcomes: &[Outcome]) -> Result<u64, 
     let mut counted = connection.prepare_cached(&format!(
         "UPDATE outbox SET status = 'failed', retry_count = coalesce(retry_count, 0) + 1,
                            attempts = coalesce(attempts, 0) + 1, last_error = ?2,
-                           next_attempt_at = ?3
+                           next_attempt_at = ?3, failure_class = ?4
          WHERE id = ?1 AND {UNSENT}"
     ))?;
     // A record waiting out an outage keeps its place: on the ordinary path
     // (no schedule) or, if it was a scheduled retry, due again at once.
     let mut uncounted = connection.prepare_cached(&format!(
         "UPDATE outbox SET status = 'failed', attempts = coalesce(attempts, 0) + 1,
-                           last_error = ?2,
+                           last_error = ?2, failure_class = ?4,
                            next_attempt_at = CASE WHEN next_attempt_at IS NULL THEN NULL
                                                   ELSE ?3 END
          WHERE id = ?1 AND {UNSENT}"
@@ -136,13 +177,14 @@ fn write_outcomes(connection: &Connection, outcomes: &[Outcome]) -> Result<u64, 
             }
             Settled::Failed {
                 error,
+                class,
                 counts: true,
                 next_attempt_at_ms,
             } => {
-                counted.execute(params![id, error, next_attempt_at_ms])?;
+                counted.execute(params![id, error, next_attempt_at_ms, class])?;
             }
-            Settled::Failed { error, .. } => {
-                uncounted.execute(params![id, error, outcome.at_ms])?;
+            Settled::Failed { error, class, .. } => {
+                uncounted.execute(params![id, error, outcome.at_ms, class])?;
             }
             Settled::DeadLettered => {
                 settled += dead.execute(params![id, outcome.at_ms])? as u64;

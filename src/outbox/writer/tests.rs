@@ -29,6 +29,18 @@ impl Store for CountingStore {
     fn count_unsent(&mut self) -> Result<u64, StoreError> {
         self.inner.count_unsent()
     }
+
+    fn purge(&mut self, filter: &PurgeFilter, limit: usize) -> Result<u64, StoreError> {
+        self.inner.purge(filter, limit)
+    }
+
+    fn expire_keys(&mut self, before_ms: i64, limit: usize) -> Result<u64, StoreError> {
+        self.inner.expire_keys(before_ms, limit)
+    }
+
+    fn reclaim(&mut self, pages: u32) -> Result<(), StoreError> {
+        self.inner.reclaim(pages)
+    }
 }
 
 fn record(n: usize) -> Record {
@@ -59,6 +71,10 @@ fn queue(outbox: &Outbox, records: impl IntoIterator<Item = Record>) -> Vec<Answ
             answered
         })
         .collect()
+}
+
+fn metrics() -> Arc<Metrics> {
+    Arc::new(Metrics::new())
 }
 
 fn limits(max_batch: usize, max_unsent: u64) -> WriterLimits {
@@ -99,7 +115,14 @@ fn records_waiting_together_share_one_commit_each_batch() {
     let answers = queue(&outbox, (0..1000).map(record));
     let (relay, mut handed_over) = mpsc::channel(64);
 
-    let writer = spawn_writer(store, &outbox, commands, relay, limits(256, u64::MAX));
+    let writer = spawn_writer(
+        store,
+        &outbox,
+        commands,
+        relay,
+        limits(256, u64::MAX),
+        metrics(),
+    );
     let ids: Vec<i64> = results(answers)
         .into_iter()
         .map(|result| match result {
@@ -133,7 +156,14 @@ fn a_record_that_cannot_be_stored_does_not_fail_its_neighbours() {
     let answers = queue(&outbox, [record(1), record(2), record(1), record(3)]);
     let (relay, _handed_over) = mpsc::channel(64);
 
-    let writer = spawn_writer(store, &outbox, commands, relay, limits(64, u64::MAX));
+    let writer = spawn_writer(
+        store,
+        &outbox,
+        commands,
+        relay,
+        limits(64, u64::MAX),
+        metrics(),
+    );
     let stored: Vec<bool> = results(answers).iter().map(Result::is_ok).collect();
     drop(outbox);
     writer.expect("writer").join().expect("writer stops");
@@ -152,7 +182,7 @@ fn a_full_outbox_refuses_new_records_and_keeps_the_stored_ones() {
     let answers = queue(&outbox, (0..5).map(record));
     let (relay, _handed_over) = mpsc::channel(64);
 
-    let writer = spawn_writer(store, &outbox, commands, relay, limits(64, 3));
+    let writer = spawn_writer(store, &outbox, commands, relay, limits(64, 3), metrics());
     let outcomes = results(answers);
     drop(outbox);
     writer.expect("writer").join().expect("writer stops");
@@ -175,7 +205,14 @@ fn records_offered_after_close_are_refused_as_shutting_down() {
     let answers = queue(&outbox, [record(1)]);
     let (relay, _handed_over) = mpsc::channel(64);
 
-    let writer = spawn_writer(store, &outbox, commands, relay, limits(64, u64::MAX));
+    let writer = spawn_writer(
+        store,
+        &outbox,
+        commands,
+        relay,
+        limits(64, u64::MAX),
+        metrics(),
+    );
     let outcomes = results(answers);
     drop(outbox);
     writer.expect("writer").join().expect("writer stops");

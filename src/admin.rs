@@ -1,0 +1,251 @@
+//! Admin: topics and brokers, through Kafka's admin and metadata APIs.
+//!
+//! Beside the pipeline, for operators: list, describe, create and delete topics,
+//! and see the brokers and the cluster id. Metadata calls block, so they run on
+//! tokio's blocking pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::metadata::Metadata;
+use serde::Serialize;
+
+use crate::config::Settings;
+
+/// How long one metadata or admin request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an admin operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The topic does not exist.
+    #[error("topic {0} does not exist")]
+    TopicNotFound(String),
+    /// The topic exists already.
+    #[error("topic {0} already exists")]
+    TopicExists(String),
+    /// The request is not one Kafka can carry out.
+    #[error("{0}")]
+    Invalid(String),
+    /// Kafka could not be reached in time.
+    #[error("kafka did not answer in time: {0}")]
+    Unavailable(String),
+    /// Kafka answered with an error.
+    #[error("kafka error: {0}")]
+    Kafka(String),
+}
+
+impl AdminError {
+    fn from_kafka(error: &KafkaError, topic: &str) -> AdminError {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::TopicAlreadyExists) => AdminError::TopicExists(topic.to_owned()),
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                AdminError::TopicNotFound(topic.to_owned())
+            }
+            Some(
+                RDKafkaErrorCode::InvalidPartitions
+                | RDKafkaErrorCode::InvalidReplicationFactor
+                | RDKafkaErrorCode::InvalidTopic
+                | RDKafkaErrorCode::PolicyViolation,
+            ) => AdminError::Invalid(error.to_string()),
+            Some(
+                RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure,
+            ) => AdminError::Unavailable(error.to_string()),
+            _ => AdminError::Kafka(error.to_string()),
+        }
+    }
+}
+
+/// A topic's partitions and where they live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicInfo {
+    /// The topic.
+    pub name: String,
+    /// Its partitions.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+/// One partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionInfo {
+    /// Partition number.
+    pub partition: i32,
+    /// Broker id of the leader.
+    pub leader: i32,
+    /// Broker ids holding a replica.
+    pub replicas: Vec<i32>,
+    /// Broker ids of the in-sync replicas.
+    pub isr: Vec<i32>,
+}
+
+/// One broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokerInfo {
+    /// Broker id.
+    pub id: i32,
+    /// Host name.
+    pub host: String,
+    /// Port.
+    pub port: i32,
+}
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Its name (already validated).
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Copies of each partition.
+    pub replication_factor: i32,
+}
+
+/// The admin connection to the cluster; cheap to clone.
+#[derive(Clone)]
+pub struct Admin {
+    client: Arc<AdminClient<DefaultClientContext>>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admin")
+    }
+}
+
+impl Admin {
+    /// Connects (in the background) with the brokers and the librdkafka
+    /// properties (TLS, SASL) of `settings`.
+    pub fn new(settings: &Settings) -> Result<Admin, KafkaError> {
+        let mut config = ClientConfig::new();
+        for (name, value) in &settings.kafka_properties {
+            config.set(name, value);
+        }
+        config.set("bootstrap.servers", settings.broker_list().join(","));
+        Ok(Admin {
+            client: Arc::new(config.create()?),
+        })
+    }
+
+    async fn metadata(&self, topic: Option<String>) -> Result<Metadata, AdminError> {
+        let client = Arc::clone(&self.client);
+        let asked = topic.clone().unwrap_or_default();
+        tokio::task::spawn_blocking(move || {
+            client
+                .inner()
+                .fetch_metadata(topic.as_deref(), REQUEST_TIMEOUT)
+        })
+        .await
+        .map_err(|err| AdminError::Kafka(err.to_string()))?
+        .map_err(|err| AdminError::from_kafka(&err, &asked))
+    }
+
+    /// Names of the cluster's topics, without Kafka's internal ones (`__...`).
+    pub async fn topics(&self) -> Result<Vec<String>, AdminError> {
+        let metadata = self.metadata(None).await?;
+        let mut names: Vec<String> = metadata
+            .topics()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .filter(|name| !name.starts_with("__"))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// One topic's partitions, leaders, replicas and in-sync replicas.
+    pub async fn describe(&self, topic: &str) -> Result<TopicInfo, AdminError> {
+        let metadata = self.metadata(Some(topic.to_owned())).await?;
+        let found = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .ok_or_else(|| AdminError::TopicNotFound(topic.to_owned()))?;
+        if found.error().is_some() || found.partitions().is_empty() {
+            return Err(AdminError::TopicNotFound(topic.to_owned()));
+        }
+        let partitions = found
+            .partitions()
+            .iter()
+            .map(|p| PartitionInfo {
+                partition: p.id(),
+                leader: p.leader(),
+                replicas: p.replicas().to_vec(),
+                isr: p.isr().to_vec(),
+            })
+            .collect();
+        Ok(TopicInfo {
+            name: topic.to_owned(),
+            partitions,
+        })
+    }
+
+    /// The cluster's brokers.
+    pub async fn brokers(&self) -> Result<Vec<BrokerInfo>, AdminError> {
+        let metadata = self.metadata(None).await?;
+        Ok(metadata
+            .brokers()
+            .iter()
+            .map(|b| BrokerInfo {
+                id: b.id(),
+                host: b.host().to_owned(),
+                port: b.port(),
+            })
+            .collect())
+    }
+
+    /// The cluster id, if the cluster reports one.
+    pub async fn cluster_id(&self) -> Option<String> {
+        let client = Arc::clone(&self.client);
+        tokio::task::spawn_blocking(move || client.inner().fetch_cluster_id(REQUEST_TIMEOUT))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Creates a topic.
+    pub async fn create(&self, spec: &TopicSpec) -> Result<(), AdminError> {
+        if spec.partitions < 1 || spec.replication_factor < 1 {
+            return Err(AdminError::Invalid(
+                "partitions and replicationFactor must be at least 1".to_owned(),
+            ));
+        }
+        let topic = NewTopic::new(
+            &spec.name,
+            spec.partitions,
+            TopicReplication::Fixed(spec.replication_factor),
+        );
+        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let results = self
+            .client
+            .create_topics([&topic], &options)
+            .await
+            .map_err(|err| AdminError::from_kafka(&err, &spec.name))?;
+        single_result(results, &spec.name)
+    }
+
+    /// Deletes a topic.
+    pub async fn delete(&self, topic: &str) -> Result<(), AdminError> {
+        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let results = self
+            .client
+            .delete_topics(&[topic], &options)
+            .await
+            .map_err(|err| AdminError::from_kafka(&err, topic))?;
+        single_result(results, topic)
+    }
+}
+
+fn single_result(results: Vec<rdkafka::admin::TopicResult>, topic: &str) -> Result<(), AdminError> {
+    match results.into_iter().next() {
+        Some(Ok(_)) => Ok(()),
+        Some(Err((_, code))) => Err(AdminError::from_kafka(&KafkaError::AdminOp(code), topic)),
+        None => Err(AdminError::Kafka("kafka returned no result".to_owned())),
+    }
+}

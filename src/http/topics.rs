@@ -1,0 +1,84 @@
+//! Topics and brokers: `GET /topics`, `GET /topics/{topic}`, `POST /admin/topics`,
+//! `DELETE /admin/topics/{topic}` and `GET /brokers`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::admin::{TopicInfo, TopicSpec};
+use crate::validate;
+
+/// `GET /topics`: the names of the cluster's topics, as a JSON array.
+pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(state.admin.topics().await?))
+}
+
+/// `GET /topics/{topic}`: its partitions with leader, replicas and in-sync replicas.
+pub(super) async fn describe(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+) -> Result<Json<TopicInfo>, ApiError> {
+    validate::topic_name(&topic)?;
+    Ok(Json(state.admin.describe(&topic).await?))
+}
+
+/// The old middleware's body: `{"topic", "partitions", "replicationFactor"}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateTopic {
+    topic: String,
+    partitions: Option<i32>,
+    replication_factor: Option<i32>,
+}
+
+/// `POST /admin/topics`: creates a topic; `409` if it exists.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: CreateTopic = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::BadQuery(format!(
+            "body must be {{\"topic\": \"...\", \"partitions\": n, \"replicationFactor\": n}}: {err}"
+        ))
+    })?;
+    validate::topic_name(&request.topic)?;
+    let spec = TopicSpec {
+        name: request.topic,
+        partitions: request.partitions.unwrap_or(1),
+        replication_factor: request.replication_factor.unwrap_or(1),
+    };
+    state.admin.create(&spec).await?;
+    let body = json!({
+        "success": true,
+        "topic": spec.name,
+        "partitions": spec.partitions,
+        "replicationFactor": spec.replication_factor,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `DELETE /admin/topics/{topic}`: deletes a topic; `404` if there is none.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    validate::topic_name(&topic)?;
+    state.admin.delete(&topic).await?;
+    Ok(Json(
+        json!({ "success": true, "topic": topic, "deleted": true }),
+    ))
+}
+
+/// `GET /brokers`: broker ids, in the Confluent REST Proxy's shape.
+pub(super) async fn brokers(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ids: Vec<i32> = state.admin.brokers().await?.iter().map(|b| b.id).collect();
+    Ok(Json(json!({ "brokers": ids })))
+}
