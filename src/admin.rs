@@ -41,24 +41,33 @@ pub enum AdminError {
 
 impl AdminError {
     fn from_kafka(error: &KafkaError, topic: &str) -> AdminError {
-        match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::TopicAlreadyExists) => AdminError::TopicExists(topic.to_owned()),
-            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+        let code = match error {
+            KafkaError::AdminOp(code) => Some(*code),
+            other => other.rdkafka_error_code(),
+        };
+        AdminError::from_code(code, error.to_string(), topic)
+    }
+
+    fn from_code(code: Option<RDKafkaErrorCode>, text: String, topic: &str) -> AdminError {
+        use RDKafkaErrorCode as E;
+        match code {
+            Some(E::TopicAlreadyExists) => AdminError::TopicExists(topic.to_owned()),
+            Some(E::UnknownTopicOrPartition | E::UnknownTopic) => {
                 AdminError::TopicNotFound(topic.to_owned())
             }
             Some(
-                RDKafkaErrorCode::InvalidPartitions
-                | RDKafkaErrorCode::InvalidReplicationFactor
-                | RDKafkaErrorCode::InvalidTopic
-                | RDKafkaErrorCode::PolicyViolation,
-            ) => AdminError::Invalid(error.to_string()),
+                E::InvalidPartitions
+                | E::InvalidReplicationFactor
+                | E::InvalidTopic
+                | E::PolicyViolation,
+            ) => AdminError::Invalid(text),
             Some(
-                RDKafkaErrorCode::OperationTimedOut
-                | RDKafkaErrorCode::RequestTimedOut
-                | RDKafkaErrorCode::AllBrokersDown
-                | RDKafkaErrorCode::BrokerTransportFailure,
-            ) => AdminError::Unavailable(error.to_string()),
-            _ => AdminError::Kafka(error.to_string()),
+                E::OperationTimedOut
+                | E::RequestTimedOut
+                | E::AllBrokersDown
+                | E::BrokerTransportFailure,
+            ) => AdminError::Unavailable(text),
+            _ => AdminError::Kafka(text),
         }
     }
 }

@@ -150,6 +150,12 @@ impl Connectivity {
         }
     }
 
+    /// A record was delivered: a broker is reachable, whatever the last statistics
+    /// report (which comes only every `kafka_statistics_interval_ms`) said.
+    pub fn observe_delivery(&self) {
+        self.connected.store(true, Ordering::Relaxed);
+    }
+
     /// Takes in an error librdkafka reported outside any single record.
     pub fn observe_error(&self, error: &KafkaError) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
