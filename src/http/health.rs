@@ -110,6 +110,11 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
     (status_code(healthy), Json(body)).into_response()
 }
 
+/// Whether ponte can take and deliver records now.
+pub(super) async fn is_ready(state: &AppState) -> bool {
+    Readiness::of(state).await.reasons().is_empty()
+}
+
 /// `200` while the process serves requests at all.
 pub(super) async fn live() -> Json<serde_json::Value> {
     Json(json!({ "status": "alive" }))

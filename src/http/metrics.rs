@@ -50,6 +50,8 @@ pub(super) async fn prometheus(State(state): State<AppState>) -> Response {
 /// Sets the gauges that are read, not counted: outbox depth and librdkafka's view.
 async fn refresh_gauges(state: &AppState) {
     let metrics = &state.metrics;
+    let ready = super::health::is_ready(state).await;
+    metrics.ready.set(i64::from(ready));
     if let Ok(counts) = state.counts().await {
         let by_status = [
             ("pending", counts.pending),

@@ -118,6 +118,8 @@ pub struct Metrics {
     pub broker_rtt: Family<BrokerLabels, Gauge<f64, AtomicU64>>,
     /// 1 while a broker connection is up.
     pub kafka_connected: Gauge,
+    /// 1 while ponte can take and deliver records (as `/health/ready` says).
+    pub ready: Gauge,
 }
 
 impl Default for Metrics {
@@ -145,6 +147,7 @@ impl Metrics {
             producer_queue: Gauge::default(),
             broker_rtt: Family::default(),
             kafka_connected: Gauge::default(),
+            ready: Gauge::default(),
         };
         metrics.register();
         metrics
@@ -218,6 +221,11 @@ impl Metrics {
             "1 while at least one broker connection is up",
             self.kafka_connected.clone(),
         );
+        r.register(
+            "ready",
+            "1 while ponte can take and deliver records (as /health/ready says)",
+            self.ready.clone(),
+        );
     }
 
     /// Every metric in the Prometheus text format (version 0.0.4).
@@ -243,5 +251,117 @@ impl Metrics {
             topic: topic.to_owned(),
         };
         self.retries.get_or_create(&labels).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// Every `ponte_...` name in `text`, without histogram sample suffixes.
+    fn used_names(text: &str) -> HashSet<String> {
+        let mut names = HashSet::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("ponte_") {
+            let tail = &rest[start..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = &tail[..end];
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            names.insert(base.to_owned());
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    /// The names the registry declares, with one sample in every labelled family
+    /// (an empty family is not printed at all).
+    fn declared_names() -> HashSet<String> {
+        let metrics = Metrics::new();
+        let route = RouteLabels {
+            route: "/r".to_owned(),
+            method: "GET".to_owned(),
+            status: "200".to_owned(),
+        };
+        let timing = RouteTimeLabels {
+            route: "/r".to_owned(),
+            method: "GET".to_owned(),
+        };
+        let topic = TopicLabels {
+            topic: "t".to_owned(),
+        };
+        let dead = DeadLetterLabels {
+            topic: "t".to_owned(),
+            class: "permanent".to_owned(),
+        };
+        metrics.http_requests.get_or_create(&route).inc();
+        metrics.http_duration.get_or_create(&timing).observe(0.1);
+        metrics.delivery_duration.get_or_create(&topic).observe(0.1);
+        metrics.delivery("t", "sent");
+        metrics.retry("t");
+        metrics.dead_letters.get_or_create(&dead).inc();
+        metrics
+            .outbox_rows
+            .get_or_create(&StatusLabels {
+                status: "sent".to_owned(),
+            })
+            .set(1);
+        metrics
+            .broker_rtt
+            .get_or_create(&BrokerLabels {
+                broker: "b".to_owned(),
+            })
+            .set(0.1);
+
+        metrics
+            .encode()
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|line| line.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_dashboard_and_alert_rules_use_only_metrics_ponte_exports() {
+        let declared = declared_names();
+        let files = [
+            (
+                "dashboard",
+                include_str!("../../deploy/grafana/ponte-dashboard.json"),
+            ),
+            (
+                "alerts",
+                include_str!("../../deploy/prometheus/ponte-alerts.yml"),
+            ),
+        ];
+        for (file, text) in files {
+            let used = used_names(text);
+            let unknown: Vec<&String> = used.iter().filter(|n| !declared.contains(*n)).collect();
+            assert!(!used.is_empty(), "{file} uses ponte metrics");
+            assert!(
+                unknown.is_empty(),
+                "{file} uses names ponte does not export: {unknown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_dashboard_is_grafana_json_with_a_panel_for_each_concern() {
+        let text = include_str!("../../deploy/grafana/ponte-dashboard.json");
+        let dashboard: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        let panels = dashboard["panels"].as_array().expect("panels");
+        assert!(panels.len() >= 10);
+        assert!(
+            panels
+                .iter()
+                .all(|p| p["targets"].as_array().is_some_and(|t| !t.is_empty()))
+        );
     }
 }
