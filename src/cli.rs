@@ -3,6 +3,9 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod messages;
+mod outbox;
+mod table;
+mod topics;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
@@ -40,6 +43,20 @@ enum Command {
         #[command(flatten)]
         settings: Overrides,
     },
+    /// Outbox statistics, and purging old rows.
+    Outbox {
+        #[command(subcommand)]
+        action: outbox::OutboxCommand,
+        #[command(flatten)]
+        settings: Overrides,
+    },
+    /// List, describe, create and delete topics.
+    Topics {
+        #[command(subcommand)]
+        action: topics::TopicsCommand,
+        #[command(flatten)]
+        settings: Overrides,
+    },
     /// Check the configuration and print it, with secrets masked.
     Config {
         /// Print JSON instead of TOML.
@@ -56,9 +73,15 @@ pub fn main() -> ExitCode {
     let outcome = load_dotenv().and_then(|()| match cli.command {
         Command::Serve { dev, settings } => serve(dev, &settings),
         Command::Config { json, settings } => print_config(json, &settings),
-        Command::Messages { action, settings } => Settings::load(&settings)
-            .context("invalid configuration")
-            .and_then(|settings| messages::run(action, &settings.outbox_path)),
+        Command::Messages { action, settings } => {
+            load(&settings).and_then(|s| messages::run(action, &s.outbox_path))
+        }
+        Command::Outbox { action, settings } => {
+            load(&settings).and_then(|s| outbox::run(action, &s.outbox_path))
+        }
+        Command::Topics { action, settings } => {
+            load(&settings).and_then(|s| topics::run(action, &s))
+        }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,6 +90,10 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn load(overrides: &Overrides) -> anyhow::Result<Settings> {
+    Settings::load(overrides).context("invalid configuration")
 }
 
 /// Loads `.env` from the working directory into the environment, the way the old

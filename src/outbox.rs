@@ -87,7 +87,7 @@ use crate::record::{DeliveryWaiter, Record};
 
 pub use store::{
     Append, Appended, Backlog, Change, Commit, Idempotency, ListFilter, Outcome, PurgeFilter,
-    ReplayFilter, RowView, Settled, StatusCounts, Store, StoreError,
+    REPLAY_BATCH, ReplayFilter, RowView, Settled, StatusCounts, Store, StoreError,
 };
 pub use writer::{Committed, WriterLimits, spawn_writer};
 

@@ -3,13 +3,13 @@
 //! retries and replays within a second.
 
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 
+use super::table::{print_json, progress, table, time};
 use crate::outbox::sqlite::SqliteStore;
-use crate::outbox::{Backlog, Change, ListFilter, ReplayFilter, RowView, Store};
+use crate::outbox::{Backlog, Change, ListFilter, REPLAY_BATCH, ReplayFilter, RowView, Store};
 use crate::validate;
 
 /// What to do with records.
@@ -123,12 +123,24 @@ pub(super) fn run(command: MessagesCommand, path: &Path) -> anyhow::Result<()> {
         }
         MessagesCommand::Replay { range } => {
             let (since_ms, until_ms) = range.times()?;
+            let dead = backlog.counts()?.dlq;
             let filter = ReplayFilter {
                 topic: range.topic,
                 since_ms,
                 until_ms,
+                limit: Some(REPLAY_BATCH),
             };
-            let replayed = store.change(&Change::Replay(filter))?;
+            let bar = progress(dead, "replaying");
+            let mut replayed = 0;
+            loop {
+                let batch = store.change(&Change::Replay(filter.clone()))?;
+                replayed += batch;
+                bar.inc(batch);
+                if batch < REPLAY_BATCH as u64 {
+                    break;
+                }
+            }
+            bar.finish_and_clear();
             println!("{replayed} dead-lettered records will be sent again");
             Ok(())
         }
@@ -145,22 +157,22 @@ fn moment(flag: &str, value: Option<&str>) -> anyhow::Result<Option<i64>> {
 }
 
 fn print_rows(rows: &[RowView], json: bool, detailed: bool) -> anyhow::Result<()> {
-    if json {
-        let text = if detailed && rows.len() == 1 {
-            serde_json::to_string_pretty(&rows[0])?
-        } else {
-            serde_json::to_string_pretty(rows)?
-        };
-        println!("{text}");
-    } else if detailed {
-        rows.iter().for_each(print_detail);
-    } else {
-        print_table(rows);
+    match (json, detailed) {
+        (true, true) if rows.len() == 1 => print_json(&rows[0]),
+        (true, _) => print_json(&rows),
+        (false, true) => {
+            rows.iter().for_each(print_detail);
+            Ok(())
+        }
+        (false, false) => {
+            print_table(rows);
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 fn print_detail(row: &RowView) {
+    let mut detail = table(&["field", "value"]);
     let lines = [
         ("message_id", row.message_id.clone()),
         ("topic", row.topic.clone()),
@@ -169,6 +181,10 @@ fn print_detail(row: &RowView) {
         ("attempts", row.attempts.to_string()),
         ("retry_count", row.retry_count.to_string()),
         ("last_error", row.last_error.clone().unwrap_or_default()),
+        (
+            "failure_class",
+            row.failure_class.clone().unwrap_or_default(),
+        ),
         ("partition", optional(row.partition)),
         ("offset", optional(row.offset)),
         ("created_at", time(Some(row.created_at))),
@@ -177,40 +193,38 @@ fn print_detail(row: &RowView) {
         ("next_attempt_at", time(row.next_attempt_at)),
     ];
     for (name, value) in lines {
-        println!("{name:<17}{value}");
+        detail.add_row(vec![name.to_owned(), value]);
     }
+    println!("{detail}");
 }
 
 fn print_table(rows: &[RowView]) {
-    println!(
-        "{:>8}  {:<40}  {:<24}  {:<7}  {:>8}  {:<24}  last_error",
-        "id", "message_id", "topic", "status", "attempts", "created_at"
-    );
+    let mut listing = table(&[
+        "id",
+        "message_id",
+        "topic",
+        "status",
+        "attempts",
+        "created_at",
+        "last_error",
+    ]);
     for row in rows {
-        println!(
-            "{:>8}  {:<40}  {:<24}  {:<7}  {:>8}  {:<24}  {}",
-            row.id,
-            row.message_id,
-            row.topic,
-            row.status,
-            row.attempts,
+        listing.add_row(vec![
+            row.id.to_string(),
+            row.message_id.clone(),
+            row.topic.clone(),
+            row.status.clone(),
+            row.attempts.to_string(),
             time(Some(row.created_at)),
-            row.last_error.as_deref().unwrap_or_default()
-        );
+            row.last_error.clone().unwrap_or_default(),
+        ]);
     }
+    println!("{listing}");
     if let Some(last) = rows.last() {
-        println!("(next page: --after {})", last.id);
+        println!("next page: --after {}", last.id);
     }
 }
 
 fn optional<T: ToString>(value: Option<T>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
-}
-
-fn time(ms: Option<i64>) -> String {
-    let Some(ms) = ms.and_then(|ms| u64::try_from(ms).ok()) else {
-        return String::new();
-    };
-    let at = UNIX_EPOCH + Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(at).to_string()
 }

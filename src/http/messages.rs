@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::{AppState, Ingest};
-use crate::outbox::{Backlog, Change, ListFilter, ReplayFilter, RowView, StoreError};
+use crate::outbox::{Backlog, Change, ListFilter, REPLAY_BATCH, ReplayFilter, RowView, StoreError};
 use crate::validate;
 
 /// Records in a listing page when the client does not say.
@@ -158,8 +158,17 @@ pub(super) async fn replay(
         topic: request.topic,
         since_ms: time_value("since", request.since)?,
         until_ms: time_value("until", request.until)?,
+        limit: Some(REPLAY_BATCH),
     };
-    let replayed = change(&state, Change::Replay(filter)).await?;
+    // In batches, each its own writer turn, so that ingestion goes on meanwhile.
+    let mut replayed = 0;
+    loop {
+        let batch = change(&state, Change::Replay(filter.clone())).await?;
+        replayed += batch;
+        if batch < REPLAY_BATCH as u64 {
+            break;
+        }
+    }
     Ok(Json(Replayed { replayed }).into_response())
 }
 

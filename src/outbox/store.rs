@@ -110,7 +110,13 @@ pub struct ReplayFilter {
     pub since_ms: Option<i64>,
     /// Only records that arrived before this time (ms since the epoch).
     pub until_ms: Option<i64>,
+    /// At most this many records (the oldest first); `None` for all at once.
+    pub limit: Option<usize>,
 }
+
+/// Records replayed per writer turn, so that a large replay never holds up
+/// ingestion for long.
+pub const REPLAY_BATCH: usize = 10_000;
 
 /// Everything the status API shows about one record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -330,6 +330,7 @@ fn retry_and_replay_put_records_back_on_the_schedule() {
         topic: Some("t".to_owned()),
         since_ms: Some(1_001),
         until_ms: None,
+        limit: None,
     };
     let replayed = store.change(&Change::Replay(replay));
     let mut backlog = store.backlog().expect("backlog");

@@ -203,11 +203,21 @@ fn apply_change(connection: &Connection, change: &Change) -> Result<u64, StoreEr
         )?,
         Change::Replay(filter) => connection.execute(
             "UPDATE outbox SET status = 'pending', retry_count = 0, next_attempt_at = 0
-             WHERE status = 'dlq'
-               AND (?1 IS NULL OR topic = ?1)
-               AND (?2 IS NULL OR created_at >= ?2)
-               AND (?3 IS NULL OR created_at < ?3)",
-            params![filter.topic, filter.since_ms, filter.until_ms],
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE status = 'dlq'
+                   AND (?1 IS NULL OR topic = ?1)
+                   AND (?2 IS NULL OR created_at >= ?2)
+                   AND (?3 IS NULL OR created_at < ?3)
+                 ORDER BY id LIMIT ?4)",
+            params![
+                filter.topic,
+                filter.since_ms,
+                filter.until_ms,
+                filter
+                    .limit
+                    .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX))
+            ],
         )?,
         Change::Defer { ids } => {
             let mut defer = connection.prepare_cached(
