@@ -136,6 +136,14 @@ impl ProducerContext for DeliveryContext {
                     partition: message.partition(),
                     offset: message.offset(),
                 };
+                tracing::debug!(
+                    message_id = %in_flight.message_id,
+                    topic = message.topic(),
+                    partition = placement.partition,
+                    offset = placement.offset,
+                    duration_ms = in_flight.handed_at.elapsed().as_millis() as u64,
+                    "kafka acknowledged record"
+                );
                 self.measure(message.topic(), "sent", &in_flight);
                 self.delivered(*in_flight, placement);
             }
