@@ -6,7 +6,7 @@
 #
 # The outbox lives in the /var/lib/ponte volume: keep it on a durable disk.
 
-FROM rust:1.85-bookworm AS build
+FROM rust:1.89-bookworm AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*

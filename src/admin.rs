@@ -120,6 +120,8 @@ pub struct TopicSpec {
 #[derive(Clone)]
 pub struct Admin {
     client: Arc<AdminClient<DefaultClientContext>>,
+    /// The cluster id, once known; it does not change while ponte runs.
+    cluster_id: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -139,6 +141,7 @@ impl Admin {
         config.set("bootstrap.servers", settings.broker_list().join(","));
         Ok(Admin {
             client: Arc::new(config.create()?),
+            cluster_id: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
@@ -209,13 +212,17 @@ impl Admin {
             .collect())
     }
 
-    /// The cluster id, if the cluster reports one.
+    /// The cluster id, if the cluster reports one (asked once, then remembered).
     pub async fn cluster_id(&self) -> Option<String> {
         let client = Arc::clone(&self.client);
-        tokio::task::spawn_blocking(move || client.inner().fetch_cluster_id(REQUEST_TIMEOUT))
-            .await
-            .ok()
-            .flatten()
+        let fetch = || async move {
+            tokio::task::spawn_blocking(move || client.inner().fetch_cluster_id(REQUEST_TIMEOUT))
+                .await
+                .ok()
+                .flatten()
+                .ok_or(())
+        };
+        self.cluster_id.get_or_try_init(fetch).await.ok().cloned()
     }
 
     /// Creates a topic.

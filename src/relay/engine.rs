@@ -290,10 +290,10 @@ impl<B: Backlog> Engine<B> {
                 break;
             }
         }
-        if let Some(Some(due)) = self.read(|b| b.next_scheduled_at()).await {
-            if due > now {
-                self.pass_at(due);
-            }
+        if let Some(Some(due)) = self.read(|b| b.next_scheduled_at()).await
+            && due > now
+        {
+            self.pass_at(due);
         }
     }
 
