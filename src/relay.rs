@@ -36,6 +36,16 @@
 //! it is written; only then is the row marked `dlq` and its lane released. A
 //! dead-lettered record leaves the stream: the records behind it go on, and a
 //! later replay publishes it after them.
+//!
+//! # Where order and once-only end
+//!
+//! Records already handed to the producer when a failure is reported cannot be
+//! called back: a later record of the same key that was in flight beside the
+//! refused one may reach Kafka before its retry. And a send that timed out while
+//! in flight may have been written by the broker without ponte hearing back; it
+//! is sent again, so Kafka may then hold it twice. The pause (for outages) is
+//! global: while one broker is away, records for partitions on healthy brokers
+//! wait too, which keeps order simple at the cost of throughput.
 
 pub mod backoff;
 pub mod delivery;
