@@ -241,7 +241,7 @@ pub trait Store: Send {
     /// `before_ms`; returns how many.
     fn expire_keys(&mut self, before_ms: i64, limit: usize) -> Result<u64, StoreError>;
 
-    /// Gives up to `pages` free pages back to the file system.
+    /// Gives up to `pages` free pages back to the file system (`u32::MAX`: all).
     fn reclaim(&mut self, pages: u32) -> Result<(), StoreError>;
 }
 

@@ -504,3 +504,28 @@ fn expired_idempotency_keys_are_forgotten_in_batches() {
         "records 0 and 1 arrived before 1002"
     );
 }
+
+#[test]
+fn purging_and_reclaiming_gives_freed_pages_back_to_the_file_system() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut store, ids) = store_with(&dir, 2_000);
+    let outcomes: Vec<Outcome> = ids.iter().map(|id| sent(*id, *id)).collect();
+    store.commit(&[], &outcomes).expect("outcomes");
+    let pages = |store: &SqliteStore| -> i64 {
+        store
+            .connection
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .expect("page_count")
+    };
+    let before = pages(&store);
+    let old = PurgeFilter {
+        status: "sent".to_owned(),
+        topic: None,
+        before_ms: i64::MAX,
+    };
+
+    store.purge(&old, 10_000).expect("purge");
+    store.reclaim(u32::MAX).expect("reclaim");
+
+    assert!(pages(&store) < before / 2, "{} pages left of {before}", pages(&store));
+}

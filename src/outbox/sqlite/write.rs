@@ -80,11 +80,14 @@ impl Store for SqliteStore {
     fn reclaim(&mut self, pages: u32) -> Result<(), StoreError> {
         // Without auto_vacuum (files made by the old middleware) this does nothing,
         // and SQLite reuses the freed pages for new rows instead.
-        self.connection
-            .query_row(&format!("PRAGMA incremental_vacuum({pages})"), [], |_| {
-                Ok(())
-            })
-            .optional()?;
+        // The pragma frees one page per step: run it to completion. Its argument is
+        // a signed 32-bit count, where 0 means the whole free list.
+        let pages = i32::try_from(pages).unwrap_or(0);
+        let mut vacuum = self
+            .connection
+            .prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
+        let mut steps = vacuum.query([])?;
+        while steps.next()?.is_some() {}
         Ok(())
     }
 }
