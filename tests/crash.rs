@@ -152,7 +152,11 @@ async fn sigterm_under_load_exits_cleanly_with_every_record_sent() {
         .filter_map(|r| r.header("message-id"))
         .collect();
     assert!(expected.iter().all(|id| seen.contains(id.as_str())));
-    assert_eq!(seen.len(), consumed.len(), "a clean stop sends nothing twice");
+    assert_eq!(
+        seen.len(),
+        consumed.len(),
+        "a clean stop sends nothing twice"
+    );
 }
 
 /// Posts `per_client` records from each of `CLIENTS` clients, asking for the

@@ -26,9 +26,9 @@ use tokio::sync::oneshot;
 use super::answer::{ProduceAnswer, Progress};
 use super::error::ApiError;
 use super::{AppState, Ingest};
-use crate::outbox::{Appended, Idempotency, RowView};
+use crate::outbox::{Appended, Idempotency, Outbox, RowView};
 use crate::record::{DeliveryReport, Placement, Record};
-use crate::relay::{Outgoing, SendError};
+use crate::relay::{Outgoing, Publisher, SendError};
 use crate::validate::{self, Invalid};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -53,31 +53,40 @@ pub(super) async fn produce(
     let idempotency = idempotency(&headers, &submission)?;
     let respond_async = wants_async(&headers, &query);
 
+    let record = submission.record;
     match &state.ingest {
-        Ingest::Outbox(_) => {
-            stored(
-                &state,
-                submission.record,
+        Ingest::Outbox(outbox) => {
+            let request = Request {
+                record,
                 idempotency,
                 respond_async,
                 started,
-            )
-            .await
+            };
+            stored(&state, outbox, request).await
         }
-        Ingest::Direct(_) => direct(&state, &submission.record, started).await,
+        Ingest::Direct(publisher) => direct(&state, publisher, &record, started).await,
     }
 }
 
-async fn stored(
-    state: &AppState,
+/// A validated request, ready to be stored.
+struct Request {
     record: Record,
     idempotency: Option<Idempotency>,
     respond_async: bool,
     started: Instant,
+}
+
+async fn stored(
+    state: &AppState,
+    outbox: &Outbox,
+    request: Request,
 ) -> Result<ProduceAnswer, ApiError> {
-    let Ingest::Outbox(outbox) = &state.ingest else {
-        return Err(ApiError::NotStored("no outbox".to_owned()));
-    };
+    let Request {
+        record,
+        idempotency,
+        respond_async,
+        started,
+    } = request;
     let message_id = record.message_id.clone();
     let fingerprint = idempotency.as_ref().map(|i| i.fingerprint.clone());
     let (waiter, report) = oneshot::channel();
@@ -128,12 +137,10 @@ fn repeat(
 /// request waits for it (librdkafka bounds that by `kafka_message_timeout_ms`).
 async fn direct(
     state: &AppState,
+    publisher: &Publisher,
     record: &Record,
     started: Instant,
 ) -> Result<ProduceAnswer, ApiError> {
-    let Ingest::Direct(publisher) = &state.ingest else {
-        return Err(ApiError::NotStored("no producer".to_owned()));
-    };
     let (waiter, report) = oneshot::channel();
     let outgoing = Outgoing {
         record,

@@ -527,5 +527,9 @@ fn purging_and_reclaiming_gives_freed_pages_back_to_the_file_system() {
     store.purge(&old, 10_000).expect("purge");
     store.reclaim(u32::MAX).expect("reclaim");
 
-    assert!(pages(&store) < before / 2, "{} pages left of {before}", pages(&store));
+    assert!(
+        pages(&store) < before / 2,
+        "{} pages left of {before}",
+        pages(&store)
+    );
 }
