@@ -83,6 +83,13 @@ async fn the_same_key_posted_concurrently_makes_one_record() {
 async fn an_idempotency_key_is_remembered_across_a_restart() {
     let (cluster, _dir, mut ponte) = start(&[]);
     let (_, first) = post_keyed(&ponte, "reinicio-1", &invoice(3)).await;
+    // Stop only once the outcome is written down, so the test is about the key and
+    // not about the crash window (where the record may be published again).
+    ponte
+        .health_until(Duration::from_secs(10), |h| {
+            h["outbox"]["pending"] == json!(0)
+        })
+        .await;
 
     ponte.restart();
     let (status, again) = post_keyed(&ponte, "reinicio-1", &invoice(3)).await;

@@ -109,28 +109,48 @@ async fn stored(
             };
             Ok(ProduceAnswer::new(message_id, progress, started))
         }
-        Appended::Repeat(earlier) => repeat(&earlier, fingerprint.as_deref(), started),
+        Appended::Repeat(earlier) => {
+            if earlier.fingerprint.as_deref() != fingerprint.as_deref() {
+                return Err(ApiError::IdempotencyConflict {
+                    message_id: earlier.message_id,
+                });
+            }
+            let wait = if respond_async {
+                Duration::ZERO
+            } else {
+                state.ack_timeout
+            };
+            let settled = settled_within(state, *earlier, wait).await;
+            Ok(repeat(&settled, started))
+        }
     }
+}
+
+/// The earlier row once Kafka acknowledged or dead-lettered it, or as it is after
+/// `wait`: a repeat waits as long as the first request would have.
+async fn settled_within(state: &AppState, mut earlier: RowView, wait: Duration) -> RowView {
+    const POLL: Duration = Duration::from_millis(20);
+    let deadline = Instant::now() + wait;
+    while matches!(earlier.status.as_str(), "pending" | "failed") && Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
+        let message_id = earlier.message_id.clone();
+        match state.read_outbox(move |b| b.find(&message_id)).await {
+            Some(Ok(Some(row))) => earlier = row,
+            _ => break,
+        }
+    }
+    earlier
 }
 
 /// The answer to a repeat of an earlier request: the same id, and Kafka's
 /// placement once it is known.
-fn repeat(
-    earlier: &RowView,
-    fingerprint: Option<&str>,
-    started: Instant,
-) -> Result<ProduceAnswer, ApiError> {
-    if earlier.fingerprint.as_deref() != fingerprint {
-        return Err(ApiError::IdempotencyConflict {
-            message_id: earlier.message_id.clone(),
-        });
-    }
+fn repeat(earlier: &RowView, started: Instant) -> ProduceAnswer {
     let progress = match earlier.placement() {
         Some(placement) => Progress::Delivered(placement),
         None if earlier.status == "dlq" => Progress::DeadLettered,
         None => Progress::Pending,
     };
-    Ok(ProduceAnswer::new(earlier.message_id.clone(), progress, started).repeated())
+    ProduceAnswer::new(earlier.message_id.clone(), progress, started).repeated()
 }
 
 /// Without an outbox Kafka's report is the only record of the send, so the
