@@ -9,8 +9,10 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
+
+mod support;
 
 use ponte::outbox::sqlite::SqliteStore;
 use ponte::outbox::{Append, Store};
@@ -41,8 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let cluster = MockCluster::new(1)?;
     cluster.broker_down(1)?;
-    let port = free_port()?;
-    let mut ponte = start_ponte(dir.path(), &cluster.bootstrap_servers(), port)?;
+    let port = support::free_port()?;
+    let mut ponte = support::start_ponte(dir.path(), &cluster.bootstrap_servers(), port)?;
 
     let runtime = tokio::runtime::Runtime::new()?;
     let down_peak = sample_rss(&ponte, DOWN_FOR);
@@ -95,50 +97,15 @@ fn fill(path: &Path, count: usize, data: &str) -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn start_ponte(dir: &Path, brokers: &str, port: u16) -> std::io::Result<Child> {
-    let binary = std::env::var("PONTE_BIN").unwrap_or_else(|_| "target/release/ponte".to_owned());
-    Command::new(binary)
-        .arg("serve")
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("KAFKA_BROKERS", brokers)
-        .env("PONTE_BIND_ADDRESS", "127.0.0.1")
-        .env("PONTE_OUTBOX_PATH", dir.join("outbox.db"))
-        .env("LOG_LEVEL", "error")
-        .stdout(Stdio::null())
-        .spawn()
-}
-
 /// Peak resident memory of `child` over `window`, sampled every 100 ms.
 fn sample_rss(child: &Child, window: Duration) -> u64 {
     let until = Instant::now() + window;
     let mut peak = 0;
     while Instant::now() < until {
-        peak = peak.max(rss_bytes(child.id()));
+        peak = peak.max(support::rss_bytes(child.id()));
         std::thread::sleep(Duration::from_millis(100));
     }
     peak
-}
-
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib * 1024)
 }
 
 /// Waits until `/health` reports no pending record; returns the peak memory seen.
@@ -147,7 +114,7 @@ async fn wait_drained(child: &Child, port: u16) -> Result<(u64, bool), reqwest::
     let mut peak = 0;
     let deadline = Instant::now() + Duration::from_secs(1800);
     while Instant::now() < deadline {
-        peak = peak.max(rss_bytes(child.id()));
+        peak = peak.max(support::rss_bytes(child.id()));
         if let Ok(response) = reqwest::get(&url).await {
             let health: serde_json::Value = response.json().await?;
             if health["outbox"]["pending"] == 0 && health["outbox"]["enabled"] == true {

@@ -11,10 +11,12 @@
 #![allow(clippy::print_stdout)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+mod support;
+
 use ponte::outbox::sqlite::SqliteStore;
 use rdkafka::mocking::MockCluster;
 
@@ -38,10 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let cluster = MockCluster::new(1)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut ponte = start_ponte(dir.path(), &cluster.bootstrap_servers(), port)?;
+    let port = support::free_port()?;
+    let mut ponte = support::start_ponte(dir.path(), &cluster.bootstrap_servers(), port)?;
     std::thread::sleep(Duration::from_millis(500));
 
     let runtime = tokio::runtime::Runtime::new()?;
@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             latencies.value_at_quantile(0.5) as f64 / 1000.0,
             latencies.value_at_quantile(0.99) as f64 / 1000.0,
             latencies.max() as f64 / 1000.0,
-            file_mib(&db),
+            support::file_mib(&db),
         );
     }
     let _ = ponte.kill();
@@ -80,20 +80,6 @@ fn fill_old_rows(path: &Path, count: u64) -> Result<(), Box<dyn std::error::Erro
         rusqlite::params![i64::try_from(count)?, month_ago],
     )?;
     Ok(())
-}
-
-fn start_ponte(dir: &Path, brokers: &str, port: u16) -> std::io::Result<Child> {
-    let binary = std::env::var("PONTE_BIN").unwrap_or_else(|_| "target/release/ponte".to_owned());
-    Command::new(binary)
-        .arg("serve")
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("KAFKA_BROKERS", brokers)
-        .env("PONTE_BIND_ADDRESS", "127.0.0.1")
-        .env("PONTE_OUTBOX_PATH", dir.join("outbox.db"))
-        .env("LOG_LEVEL", "error")
-        .stdout(Stdio::null())
-        .spawn()
 }
 
 /// Posts at `RATE_PER_SECOND` for `window`, one request started per tick whether
@@ -134,14 +120,4 @@ fn rows_left(path: &Path) -> rusqlite::Result<i64> {
         [],
         |r| r.get(0),
     )
-}
-
-fn file_mib(path: &Path) -> f64 {
-    let wal = path.with_extension("db-wal");
-    let bytes: u64 = [path.to_path_buf(), wal]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    bytes as f64 / 1_048_576.0
 }

@@ -5,19 +5,12 @@ mod support;
 
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
 use serde_json::{Value, json};
 use support::ponte::Ponte;
 use support::{consume, consume_until, message_ids, placement};
 
-type Cluster = MockCluster<'static, DefaultProducerContext>;
-
-fn start(env: &[(&str, &str)]) -> (Cluster, tempfile::TempDir, Ponte) {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ponte = Ponte::start(&cluster.bootstrap_servers(), dir.path(), env);
-    (cluster, dir, ponte)
+fn start(env: &[(&str, &str)]) -> (support::Cluster, tempfile::TempDir, Ponte) {
+    support::start_on_mock(env)
 }
 
 fn invoice(n: u32) -> Value {
@@ -198,6 +191,12 @@ async fn the_status_api_shows_finds_lists_and_refuses_what_it_cannot_retry() {
     let (_cluster, _dir, ponte) = start(&[]);
     let (_, delivered) = ponte.post("estado", Some("k"), json!({ "a": 1 })).await;
     let id = delivered["message_id"].as_str().expect("id");
+    // The outbox learns of the acknowledgement a commit after the client does.
+    ponte
+        .health_until(Duration::from_secs(10), |h| {
+            h["outbox"]["pending"] == json!(0)
+        })
+        .await;
 
     let (shown_status, shown) = ponte.get(&format!("/messages/{id}")).await;
     let (missing_status, missing) = ponte.get("/messages/nada-1").await;

@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 use support::ponte::Ponte;
 use support::{consume, placement};
@@ -20,17 +19,8 @@ fn jq<'a>(body: &'a Value, path: &str) -> &'a Value {
         .fold(body, |value, field| &value[field])
 }
 
-fn start(
-    env: &[(&str, &str)],
-) -> (
-    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-    tempfile::TempDir,
-    Ponte,
-) {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ponte = Ponte::start(&cluster.bootstrap_servers(), dir.path(), env);
-    (cluster, dir, ponte)
+fn start(env: &[(&str, &str)]) -> (support::Cluster, tempfile::TempDir, Ponte) {
+    support::start_on_mock(env)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,8 +108,11 @@ async fn health_answers_every_path_operators_read() {
         assert_eq!(status, 200);
     }
 
+    // The answer comes before the outcome is written down: wait for both.
     let health = ponte
-        .health_until(Duration::from_secs(10), |h| h["status"] == json!("healthy"))
+        .health_until(Duration::from_secs(10), |h| {
+            h["status"] == json!("healthy") && h["outbox"]["pending"] == json!(0)
+        })
         .await;
 
     assert_eq!(jq(&health, ".status"), &json!("healthy"));

@@ -8,14 +8,12 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use serde_json::{Value, json};
 use support::ponte::Ponte;
 use support::{consume, consume_until, message_ids, sqlite3};
 
-type Cluster = MockCluster<'static, DefaultProducerContext>;
+use support::Cluster;
 
 /// Retry settings short enough for tests.
 const QUICK_RETRIES: [(&str, &str); 4] = [
@@ -26,12 +24,9 @@ const QUICK_RETRIES: [(&str, &str); 4] = [
 ];
 
 fn start(extra: &[(&str, &str)]) -> (Cluster, tempfile::TempDir, Ponte) {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let dir = tempfile::tempdir().expect("temp dir");
     let mut env = QUICK_RETRIES.to_vec();
     env.extend_from_slice(extra);
-    let ponte = Ponte::start(&cluster.bootstrap_servers(), dir.path(), &env);
-    (cluster, dir, ponte)
+    support::start_on_mock(&env)
 }
 
 /// Posts `count` records of one key, in sequence; returns their message ids.

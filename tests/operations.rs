@@ -7,20 +7,13 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
 use serde_json::{Value, json};
 use support::brokers::Tansu;
 use support::ponte::Ponte;
 use support::{consume, sqlite3};
 
-type Cluster = MockCluster<'static, DefaultProducerContext>;
-
-fn start(env: &[(&str, &str)]) -> (Cluster, tempfile::TempDir, Ponte) {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ponte = Ponte::start(&cluster.bootstrap_servers(), dir.path(), env);
-    (cluster, dir, ponte)
+fn start(env: &[(&str, &str)]) -> (support::Cluster, tempfile::TempDir, Ponte) {
+    support::start_on_mock(env)
 }
 
 async fn post_some(ponte: &Ponte, topic: &str, count: usize) {

@@ -16,6 +16,19 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
+/// librdkafka's in-process mock cluster, as the tests hold it.
+pub type Cluster =
+    rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>;
+
+/// A one-broker mock cluster and a ponte started against it with `env`, in a
+/// fresh directory. Keep all three alive for the test.
+pub fn start_on_mock(env: &[(&str, &str)]) -> (Cluster, tempfile::TempDir, ponte::Ponte) {
+    let cluster = Cluster::new(1).expect("mock cluster");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ponte = ponte::Ponte::start(&cluster.bootstrap_servers(), dir.path(), env);
+    (cluster, dir, ponte)
+}
+
 /// A record as read back from Kafka.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consumed {
@@ -115,7 +128,10 @@ fn partitions_of(consumer: &BaseConsumer, topic: &str) -> Vec<i32> {
 
 /// Runs `sql` through the `sqlite3` shell and returns its rows as JSON objects.
 pub fn sqlite3(database: &std::path::Path, sql: &str) -> Vec<Value> {
+    // As operators should: wait for ponte's writer instead of failing with
+    // "database is locked".
     let output = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
         .arg("-json")
         .arg(database)
         .arg(sql)
