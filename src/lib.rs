@@ -6,13 +6,16 @@
 //! 2. [`validate`] turns the request into a [`record::Record`] or a clear
 //!    client error, before anything is stored;
 //! 3. [`outbox`] makes the record durable (fsynced) before the answer;
-//! 4. [`relay`] hands committed records to Kafka in outbox order and feeds
-//!    delivery reports back into the outbox;
-//! 5. [`kafka`] owns the idempotent producer and the broker connectivity view.
+//! 4. [`relay`] hands committed records to Kafka in outbox order, retries what
+//!    fails, dead-letters what never succeeds, and feeds delivery reports back
+//!    into the outbox;
+//! 5. [`kafka`] configures the idempotent producer, classifies its failures and
+//!    keeps the broker connectivity view.
 //!
 //! Beside the pipeline: [`config`] (settings and their defaults), [`telemetry`]
-//! (logs and counters) and [`server`], which wires everything together and
-//! shuts it down in order.
+//! (logs, counters and Prometheus metrics), [`admin`] (topics and brokers),
+//! [`cli`] (the command line) and [`server`], which wires everything together
+//! and shuts it down in order.
 
 pub mod admin;
 pub mod cli;
