@@ -2,6 +2,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod keys;
 mod messages;
 mod outbox;
 mod table;
@@ -57,6 +58,11 @@ enum Command {
         #[command(flatten)]
         settings: Overrides,
     },
+    /// Make an API key: prints its secret once and the lines for the configuration.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Check the configuration and print it, with secrets masked.
     Config {
         /// Print JSON instead of TOML.
@@ -67,12 +73,27 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Generate a new key.
+    Generate {
+        /// The key's name, shown in logs and the audit trail.
+        name: String,
+        /// A scope (repeatable): produce, produce:PATTERN, read, replay, admin.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+}
+
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = load_dotenv().and_then(|()| match cli.command {
         Command::Serve { dev, settings } => serve(dev, &settings),
         Command::Config { json, settings } => print_config(json, &settings),
+        Command::Keys {
+            action: KeysCommand::Generate { name, scopes },
+        } => keys::generate(&name, &scopes),
         Command::Messages { action, settings } => {
             load(&settings).and_then(|s| messages::run(action, &s.outbox_path))
         }
@@ -90,6 +111,12 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Who runs a command, for the audit trail: `cli:` and the operator's user name.
+fn operator() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli:{user}")
 }
 
 fn load(overrides: &Overrides) -> anyhow::Result<Settings> {

@@ -24,6 +24,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{ApiKeyConfig, KeyRing};
+
 pub use kafka_properties::mask_secrets;
 pub use sources::Overrides;
 
@@ -88,6 +90,12 @@ pub struct Settings {
     /// How long `sent` rows stay in the outbox after Kafka acknowledged them.
     /// `dlq` rows stay until replayed or purged.
     pub retention_sent_ms: u64,
+    /// Let requests in without an API key even when listening beyond loopback.
+    /// Off by default: ponte then refuses to start without `api_keys`.
+    pub allow_anonymous: bool,
+    /// API keys: a name, the hash of the secret and scopes (`ponte keys generate`
+    /// makes them). With none configured, requests need no key.
+    pub api_keys: Vec<ApiKeyConfig>,
     /// Extra librdkafka properties, passed through unchanged (TLS, SASL, tuning).
     #[serde(deserialize_with = "kafka_properties::deserialize")]
     pub kafka_properties: BTreeMap<String, String>,
@@ -120,6 +128,8 @@ impl Default for Settings {
             outbox_max_unsent: 10_000_000,
             idempotency_window_ms: 86_400_000,
             retention_sent_ms: 604_800_000,
+            allow_anonymous: false,
+            api_keys: Vec::new(),
             kafka_properties: BTreeMap::new(),
         }
     }
@@ -242,13 +252,14 @@ impl Settings {
         }
         crate::validate::topic_name(&self.dlq_topic)
             .map_err(|err| invalid("dlq_topic", err.to_string()))?;
-        self.check_ranges(invalid)?;
+        self.check_ranges(&invalid)?;
+        KeyRing::new(&self.api_keys).map_err(|problem| invalid("api_keys", problem))?;
         kafka_properties::check(&self.kafka_properties)
     }
 
     fn check_ranges(
         &self,
-        invalid: impl Fn(&str, String) -> ConfigError,
+        invalid: &impl Fn(&str, String) -> ConfigError,
     ) -> Result<(), ConfigError> {
         let positive = [
             ("outbox_max_batch", self.outbox_max_batch as u64),

@@ -5,6 +5,7 @@
 //! `{"error_code": ..., "message": "..."}` and never a bare 500.
 
 mod answer;
+pub mod auth;
 pub mod error;
 mod health;
 pub mod messages;
@@ -16,15 +17,17 @@ mod track;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::middleware;
 use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 
 use crate::admin::Admin;
+use crate::auth::KeyRing;
 use crate::kafka::Connectivity;
-use crate::outbox::{Backlog, Outbox, StatusCounts, StoreError};
+use crate::outbox::{AuditEntry, Backlog, Outbox, StatusCounts, StoreError};
 use crate::relay::Publisher;
 use crate::telemetry::{Counters, Metrics};
+use auth::Caller;
 
 /// How accepted records reach Kafka.
 #[derive(Debug, Clone)]
@@ -44,6 +47,8 @@ pub struct AppState {
     pub backlog: Option<Arc<Mutex<dyn Backlog>>>,
     /// Topics and brokers.
     pub admin: Admin,
+    /// API keys; empty for anonymous access.
+    pub keys: Arc<KeyRing>,
     /// Broker connectivity.
     pub connectivity: Arc<Connectivity>,
     /// Running totals.
@@ -86,6 +91,15 @@ impl AppState {
         Some(outcome.unwrap_or_else(|_| Err("outbox reader task failed".to_owned())))
     }
 
+    /// Logs an administrative action and keeps it in the outbox's audit trail.
+    async fn audit(&self, caller: Option<Extension<Caller>>, action: &str, target: String) {
+        let actor = caller.map_or_else(|| "anonymous".to_owned(), |Extension(c)| c.0);
+        let entry = AuditEntry::now(&actor, action, target);
+        if let Ingest::Outbox(outbox) = &self.ingest {
+            outbox.audit(entry).await;
+        }
+    }
+
     /// Rows per status: zeros without an outbox, `Err` if it cannot be read.
     async fn counts(&self) -> Result<StatusCounts, String> {
         self.read_outbox(|backlog| backlog.counts())
@@ -114,6 +128,10 @@ pub fn router(state: AppState) -> Router {
         .route("/messages/replay", post(messages::replay))
         .route("/messages/{message_id}", get(messages::show))
         .route("/messages/{message_id}/retry", post(messages::retry))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state.metrics),
             track::track,

@@ -18,6 +18,7 @@
 //! and shuts it down in order.
 
 pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -86,8 +86,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::record::{DeliveryWaiter, Record};
 
 pub use store::{
-    Append, Appended, Backlog, Change, Commit, Idempotency, ListFilter, Outcome, PurgeFilter,
-    REPLAY_BATCH, ReplayFilter, RowView, Settled, StatusCounts, Store, StoreError,
+    Append, Appended, AuditEntry, Backlog, Change, Commit, Idempotency, ListFilter, Outcome,
+    PurgeFilter, REPLAY_BATCH, ReplayFilter, RowView, Settled, StatusCounts, Store, StoreError,
 };
 pub use writer::{Committed, WriterLimits, spawn_writer};
 
@@ -149,6 +149,8 @@ pub enum Command {
         /// Answered `true` while a full batch was deleted (more may be left).
         answer: oneshot::Sender<bool>,
     },
+    /// Keep an administrative action in the audit trail.
+    Audit(AuditEntry),
     /// Take no more records, and let the relay finish once it has sent what it has.
     Close,
 }
@@ -258,6 +260,12 @@ impl Outbox {
             .await
             .map_err(|_| OutboxError::ShuttingDown)?;
         answered.await.map_err(|_| OutboxError::ShuttingDown)
+    }
+
+    /// Keeps an administrative action in the audit trail (written with the next
+    /// commit; lost only if ponte stops before that).
+    pub async fn audit(&self, entry: AuditEntry) {
+        let _ = self.commands.send(Command::Audit(entry)).await;
     }
 
     /// A sender for delivery outcomes, for the producer's delivery callback.

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::admin::Admin;
+use crate::auth::KeyRing;
 use crate::config::Settings;
 use crate::http::{self, AppState, Ingest};
 use crate::kafka::{self, Connectivity};
@@ -57,6 +58,18 @@ pub enum ServerError {
     /// A worker thread could not be started.
     #[error("cannot start a worker thread: {0}")]
     Thread(std::io::Error),
+    /// Listening beyond loopback without API keys, and anonymous access not allowed.
+    #[error(
+        "refusing to listen on {address} without API keys: add [[api_keys]] (ponte keys \
+         generate NAME --scope ...), listen on 127.0.0.1, or set allow_anonymous = true"
+    )]
+    Anonymous {
+        /// The configured address.
+        address: SocketAddr,
+    },
+    /// The API keys are not usable.
+    #[error("invalid api_keys: {0}")]
+    Keys(String),
     /// Serving HTTP failed.
     #[error("http server failed: {0}")]
     Serve(std::io::Error),
@@ -69,6 +82,8 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let started = Instant::now();
     let address = SocketAddr::new(settings.bind_address, settings.port);
+    let keys = Arc::new(KeyRing::new(&settings.api_keys).map_err(ServerError::Keys)?);
+    require_keys_beyond_loopback(&settings, &keys, address)?;
     let listener = TcpListener::bind(address)
         .await
         .map_err(|source| ServerError::Bind { address, source })?;
@@ -87,6 +102,7 @@ pub async fn run(
         ingest: pipeline.ingest.clone(),
         backlog: pipeline.backlog.clone(),
         admin: Admin::new(&settings)?,
+        keys,
         connectivity,
         counters,
         metrics,
@@ -107,6 +123,26 @@ pub async fn run(
         .stop(Duration::from_millis(settings.shutdown_timeout_ms))
         .await;
     tracing::info!("ponte stopped");
+    Ok(())
+}
+
+/// Anyone who can reach a non-loopback address could publish: that needs keys, or
+/// an explicit `allow_anonymous`, which is then warned about at every start.
+fn require_keys_beyond_loopback(
+    settings: &Settings,
+    keys: &KeyRing,
+    address: SocketAddr,
+) -> Result<(), ServerError> {
+    if !keys.is_empty() || settings.bind_address.is_loopback() {
+        return Ok(());
+    }
+    if !settings.allow_anonymous {
+        return Err(ServerError::Anonymous { address });
+    }
+    tracing::warn!(
+        %address,
+        "anonymous access allowed: anyone who can reach this address can publish and administer"
+    );
     Ok(())
 }
 

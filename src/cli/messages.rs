@@ -9,7 +9,9 @@ use clap::Subcommand;
 
 use super::table::{print_json, progress, table, time};
 use crate::outbox::sqlite::SqliteStore;
-use crate::outbox::{Backlog, Change, ListFilter, REPLAY_BATCH, ReplayFilter, RowView, Store};
+use crate::outbox::{
+    AuditEntry, Backlog, Change, ListFilter, REPLAY_BATCH, ReplayFilter, RowView, Store,
+};
 use crate::validate;
 
 /// What to do with records.
@@ -118,6 +120,11 @@ pub(super) fn run(command: MessagesCommand, path: &Path) -> anyhow::Result<()> {
             if changed == 0 {
                 bail!("{message_id} is not a failed or dlq record");
             }
+            store.audit(&AuditEntry::now(
+                &super::operator(),
+                "record.retry",
+                message_id.clone(),
+            ))?;
             println!("{message_id} will be sent again");
             Ok(())
         }
@@ -141,6 +148,12 @@ pub(super) fn run(command: MessagesCommand, path: &Path) -> anyhow::Result<()> {
                 }
             }
             bar.finish_and_clear();
+            let target = format!("{filter:?} ({replayed} records)");
+            store.audit(&AuditEntry::now(
+                &super::operator(),
+                "records.replay",
+                target,
+            ))?;
             println!("{replayed} dead-lettered records will be sent again");
             Ok(())
         }

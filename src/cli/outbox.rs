@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::table::{print_json, progress, table, time};
 use crate::outbox::sqlite::SqliteStore;
-use crate::outbox::{Backlog, PurgeFilter, StatusCounts, Store};
+use crate::outbox::{AuditEntry, Backlog, PurgeFilter, StatusCounts, Store};
 use crate::record::now_ms;
 use crate::validate;
 
@@ -152,6 +152,12 @@ fn purge(store: &mut SqliteStore, filter: &PurgeFilter, force: bool) -> anyhow::
     }
     store.reclaim(u32::MAX)?;
     bar.finish_and_clear();
+    let target = format!("{filter:?} ({purged} rows)");
+    store.audit(&AuditEntry::now(
+        &super::operator(),
+        "records.purge",
+        target,
+    ))?;
     println!("purged {purged} {} rows", filter.status);
     Ok(())
 }

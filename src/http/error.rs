@@ -76,6 +76,17 @@ pub enum ApiError {
     /// An admin operation failed.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// No credentials, or credentials that match no key.
+    #[error("an API key is required: send it as Authorization: Bearer, X-API-Key or Basic")]
+    Unauthenticated,
+    /// The key does not cover the route.
+    #[error("API key {key} lacks the scope {need}")]
+    Forbidden {
+        /// The key's name.
+        key: String,
+        /// The scope the route needs.
+        need: String,
+    },
     /// No such route.
     #[error("no route for {method} {path}")]
     UnknownRoute {
@@ -108,6 +119,8 @@ impl ApiError {
             ApiError::Invalid(Invalid::Path(_)) => (StatusCode::BAD_REQUEST, 40003),
             ApiError::BodyUnreadable(_) => (StatusCode::BAD_REQUEST, 40004),
             ApiError::BadQuery(_) => (StatusCode::BAD_REQUEST, 40005),
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, 40101),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, 40301),
             ApiError::Invalid(Invalid::BadIdempotencyKey) => (StatusCode::BAD_REQUEST, 40006),
             ApiError::MessageNotFound(_) => (StatusCode::NOT_FOUND, 40404),
             ApiError::NoOutbox => (StatusCode::NOT_FOUND, 40405),
@@ -145,6 +158,12 @@ impl IntoResponse for ApiError {
             message: self.to_string(),
         };
         let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer, Basic realm=\"ponte\""),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -11,13 +11,14 @@
 //!
 //! Times are milliseconds since the Unix epoch, or RFC 3339 text in requests.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::{AppState, Ingest};
 use crate::outbox::{Backlog, Change, ListFilter, REPLAY_BATCH, ReplayFilter, RowView, StoreError};
@@ -96,6 +97,7 @@ struct Retried<'a> {
 /// `POST /messages/{message_id}/retry`.
 pub(super) async fn retry(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(message_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let wanted = message_id.clone();
@@ -115,6 +117,9 @@ pub(super) async fn retry(
         },
     )
     .await?;
+    state
+        .audit(caller, "record.retry", message_id.clone())
+        .await;
     let body = Retried {
         message_id: &message_id,
         status: "pending",
@@ -147,6 +152,7 @@ struct Replayed {
 /// `POST /messages/replay`.
 pub(super) async fn replay(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -169,6 +175,8 @@ pub(super) async fn replay(
             break;
         }
     }
+    let target = format!("{filter:?} ({replayed} records)");
+    state.audit(caller, "records.replay", target).await;
     Ok(Json(Replayed { replayed }).into_response())
 }
 

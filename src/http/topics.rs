@@ -1,15 +1,16 @@
 //! Topics and brokers: `GET /topics`, `GET /topics/{topic}`, `POST /admin/topics`,
 //! `DELETE /admin/topics/{topic}` and `GET /brokers`.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiError;
 use crate::admin::{TopicInfo, TopicSpec};
 use crate::validate;
@@ -40,6 +41,7 @@ struct CreateTopic {
 /// `POST /admin/topics`: creates a topic; `409` if it exists.
 pub(super) async fn create(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: CreateTopic = serde_json::from_slice(&body).map_err(|err| {
@@ -54,6 +56,7 @@ pub(super) async fn create(
         replication_factor: request.replication_factor.unwrap_or(1),
     };
     state.admin.create(&spec).await?;
+    state.audit(caller, "topic.create", spec.name.clone()).await;
     let body = json!({
         "success": true,
         "topic": spec.name,
@@ -66,10 +69,12 @@ pub(super) async fn create(
 /// `DELETE /admin/topics/{topic}`: deletes a topic; `404` if there is none.
 pub(super) async fn delete(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(topic): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     validate::topic_name(&topic)?;
     state.admin.delete(&topic).await?;
+    state.audit(caller, "topic.delete", topic.clone()).await;
     Ok(Json(
         json!({ "success": true, "topic": topic, "deleted": true }),
     ))

@@ -94,6 +94,16 @@ CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox BEGIN
 END;
 ";
 
+/// The audit trail of administrative actions (topics, retries, replays, purges).
+const AUDIT: &str = "
+CREATE TABLE IF NOT EXISTS audit_log (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     INTEGER NOT NULL,
+    actor  TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL
+)";
+
 /// How long a statement waits for a lock held by someone else, such as an operator
 /// running `sqlite3` on the live file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -120,6 +130,7 @@ impl SqliteStore {
         add_missing_columns(&connection)?;
         connection.execute_batch(INDEXES)?;
         add_counts(&connection)?;
+        connection.execute_batch(AUDIT)?;
         Ok(SqliteStore {
             connection,
             path: path.to_owned(),

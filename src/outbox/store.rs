@@ -189,6 +189,33 @@ impl StatusCounts {
     }
 }
 
+/// One administrative action, kept in the outbox database for the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+    /// Who: the API key's name, `anonymous`, or `cli:` and the operator's user.
+    pub actor: String,
+    /// What: `topic.create`, `topic.delete`, `record.retry`, `records.replay`,
+    /// `records.purge`.
+    pub action: String,
+    /// On what: a topic, a message id, or a filter.
+    pub target: String,
+}
+
+impl AuditEntry {
+    /// An entry made now, also logged (target `audit`).
+    pub fn now(actor: &str, action: &str, target: String) -> AuditEntry {
+        tracing::info!(target: "audit", actor, action, target = %target, "administrative action");
+        AuditEntry {
+            at_ms: crate::record::now_ms(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target,
+        }
+    }
+}
+
 /// Which rows a purge deletes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurgeFilter {
@@ -243,6 +270,9 @@ pub trait Store: Send {
 
     /// Gives up to `pages` free pages back to the file system (`u32::MAX`: all).
     fn reclaim(&mut self, pages: u32) -> Result<(), StoreError>;
+
+    /// Keeps an administrative action in the audit trail.
+    fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
 }
 
 /// The read side of an outbox engine: separate connections that never block the

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::store::{
-    Append as StoreAppend, Appended, Change, Idempotency, Outcome, PurgeFilter, Store,
+    Append as StoreAppend, Appended, AuditEntry, Change, Idempotency, Outcome, PurgeFilter, Store,
 };
 use super::{AfterCommit, Command, OutboxError, Retention, WriteHealth};
 use crate::record::{DeliveryWaiter, Record, StoredRecord};
@@ -57,6 +57,7 @@ struct Batch {
     then: Vec<AfterCommit>,
     changes: Vec<ChangeRequest>,
     cleanups: Vec<(Retention, oneshot::Sender<bool>)>,
+    audits: Vec<AuditEntry>,
 }
 
 struct Writer<S> {
@@ -120,6 +121,11 @@ impl<S: Store> Writer<S> {
             for (change, answer) in batch.changes {
                 let _ = answer.send(self.apply(&change));
             }
+            for entry in batch.audits {
+                if let Err(err) = self.store.audit(&entry) {
+                    tracing::error!(error = %err, "writing the audit trail failed");
+                }
+            }
             for (retention, answer) in batch.cleanups {
                 let _ = answer.send(self.clean(retention));
             }
@@ -151,6 +157,7 @@ impl<S: Store> Writer<S> {
             }
             Command::Change { change, answer } => batch.changes.push((change, answer)),
             Command::Maintain { retention, answer } => batch.cleanups.push((retention, answer)),
+            Command::Audit(entry) => batch.audits.push(entry),
             // Dropping the relay's channel lets the relay finish what it holds and
             // stop; outcomes still arrive until the producer is gone.
             Command::Close => self.relay = None,

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::SqliteStore;
 use super::read::{VIEW_COLUMNS, view};
 use crate::outbox::store::{
-    Append, Appended, Change, Commit, Outcome, PurgeFilter, RowView, Settled, Store, StoreError,
+    Append, Appended, AuditEntry, Change, Commit, Outcome, PurgeFilter, RowView, Settled, Store,
+    StoreError,
 };
 use crate::record::now_ms;
 
@@ -75,6 +76,14 @@ impl Store for SqliteStore {
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         Ok(expire.execute(params![before_ms, limit])? as u64)
+    }
+
+    fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT INTO audit_log (at, actor, action, target) VALUES (?1, ?2, ?3, ?4)",
+            params![entry.at_ms, entry.actor, entry.action, entry.target],
+        )?;
+        Ok(())
     }
 
     fn reclaim(&mut self, pages: u32) -> Result<(), StoreError> {

@@ -41,6 +41,10 @@ impl Store for CountingStore {
     fn reclaim(&mut self, pages: u32) -> Result<(), StoreError> {
         self.inner.reclaim(pages)
     }
+
+    fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.inner.audit(entry)
+    }
 }
 
 fn record(n: usize) -> Record {

@@ -1,0 +1,153 @@
+//! Authentication at the HTTP edge: every request but the health probes shows an
+//! API key (as `Authorization: Bearer`, `X-API-Key`, or HTTP Basic with the key
+//! as password, the Confluent REST Proxy's scheme) whose scopes cover the route.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::Need;
+
+/// The name of the key a request was made with; `anonymous` without keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
+/// Lets the request through if its key covers the route, else `401` or `403`.
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let route = matched.as_ref().map_or("", MatchedPath::as_str);
+    let need = need(request.method(), route, request.uri().path());
+    if need == Need::Nothing || state.keys.is_empty() {
+        request
+            .extensions_mut()
+            .insert(Caller("anonymous".to_owned()));
+        return Ok(next.run(request).await);
+    }
+
+    let secret = credentials(request.headers()).ok_or(ApiError::Unauthenticated)?;
+    let key = state
+        .keys
+        .identify(&secret)
+        .ok_or(ApiError::Unauthenticated)?;
+    if !key.allows(&need) {
+        return Err(ApiError::Forbidden {
+            key: key.name().to_owned(),
+            need: need.to_string(),
+        });
+    }
+    request
+        .extensions_mut()
+        .insert(Caller(key.name().to_owned()));
+    Ok(next.run(request).await)
+}
+
+/// What a route needs, by method and route template.
+fn need(method: &Method, route: &str, path: &str) -> Need {
+    match (method.as_str(), route) {
+        (_, "" | "/health" | "/health/live" | "/health/ready") => Need::Nothing,
+        ("POST", "/topics/{topic}") => {
+            let topic = path.rsplit('/').next().unwrap_or_default();
+            Need::Produce(topic.to_owned())
+        }
+        ("POST", "/messages/replay" | "/messages/{message_id}/retry") => Need::Replay,
+        (_, "/admin/topics" | "/admin/topics/{topic}") => Need::Admin,
+        _ => Need::Read,
+    }
+}
+
+/// The secret the request presents, from whichever scheme it used.
+fn credentials(headers: &HeaderMap) -> Option<String> {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key.trim().to_owned());
+    }
+    let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, value) = authorization.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(value.trim().to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD.decode(value.trim()).ok()?;
+        let pair = String::from_utf8(decoded).ok()?;
+        let (_user, password) = pair.split_once(':')?;
+        return Some(password.to_owned());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(name: &'static str, value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_str(value).expect("header"));
+        headers
+    }
+
+    #[test]
+    fn the_secret_is_read_from_each_scheme() {
+        let basic = format!("Basic {}", STANDARD.encode("erp:s3cret"));
+
+        assert_eq!(
+            credentials(&headers("x-api-key", "s3cret")).as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            credentials(&headers("authorization", "Bearer s3cret")).as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            credentials(&headers("authorization", &basic)).as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(credentials(&headers("authorization", "Digest x")), None);
+        assert_eq!(credentials(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn each_route_needs_its_scope() {
+        let cases = [
+            (Method::GET, "/health/ready", "/health/ready", Need::Nothing),
+            (
+                Method::POST,
+                "/topics/{topic}",
+                "/topics/notas",
+                Need::Produce("notas".to_owned()),
+            ),
+            (Method::GET, "/topics/{topic}", "/topics/notas", Need::Read),
+            (Method::GET, "/metrics", "/metrics", Need::Read),
+            (
+                Method::POST,
+                "/messages/replay",
+                "/messages/replay",
+                Need::Replay,
+            ),
+            (
+                Method::POST,
+                "/messages/{message_id}/retry",
+                "/messages/x/retry",
+                Need::Replay,
+            ),
+            (
+                Method::DELETE,
+                "/admin/topics/{topic}",
+                "/admin/topics/t",
+                Need::Admin,
+            ),
+        ];
+        for (method, route, path, expected) in cases {
+            assert_eq!(need(&method, route, path), expected, "{method} {route}");
+        }
+    }
+}
