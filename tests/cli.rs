@@ -229,3 +229,41 @@ async fn topics_commands_create_describe_list_and_delete_on_tansu() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn a_generated_key_prints_its_secret_apart_from_the_configuration_lines() {
+    let dir = tempfile::tempdir().expect("dir");
+
+    let output = run_ponte(
+        dir.path(),
+        &["keys", "generate", "erp", "--scope", "produce:protheus-*"],
+        &[],
+    );
+    let secret = stderr(&output)
+        .lines()
+        .nth(1)
+        .expect("the secret on the second line")
+        .to_owned();
+    std::fs::write(dir.path().join("ponte.toml"), &output.stdout).expect("config");
+    let config = run_ponte(
+        dir.path(),
+        &["config", "--json", "--config", "ponte.toml"],
+        &[],
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&config.stdout).expect("JSON");
+
+    assert!(output.status.success());
+    assert!(
+        !stdout(&output).contains(&secret),
+        "the secret stays out of the file"
+    );
+    assert_eq!(printed["api_keys"][0]["name"], json!("erp"));
+    assert_eq!(
+        printed["api_keys"][0]["hash"],
+        json!(ponte::auth::hash_secret(&secret))
+    );
+    assert_eq!(
+        printed["api_keys"][0]["scopes"],
+        json!(["produce:protheus-*"])
+    );
+}

@@ -2,8 +2,8 @@
 
 use crate::auth::{ApiKeyConfig, KeyRing, hash_secret, new_secret};
 
-/// Makes a key named `name` with `scopes`, and prints the secret (for the client,
-/// shown only now) and the lines for the configuration file.
+/// Makes a key named `name` with `scopes`: prints the secret (for the client,
+/// shown only now) on stderr and the lines for the configuration file on stdout.
 pub(super) fn generate(name: &str, scopes: &[String]) -> anyhow::Result<()> {
     let secret = new_secret();
     let key = ApiKeyConfig {
@@ -13,12 +13,13 @@ pub(super) fn generate(name: &str, scopes: &[String]) -> anyhow::Result<()> {
     };
     KeyRing::new(std::slice::from_ref(&key)).map_err(anyhow::Error::msg)?;
 
+    // The secret goes to the terminal (stderr), the configuration lines to stdout,
+    // so that `ponte keys generate ... >> ponte.toml` never writes the secret down.
     let entry = toml::to_string(&key)?;
-    println!("# Secret for the client (Authorization: Bearer, X-API-Key or Basic password).");
-    println!("# It is shown only now; ponte keeps only its hash.");
-    println!("# {secret}");
+    eprintln!("Secret for the client of key {name:?} (shown only now; ponte keeps its hash):");
+    eprintln!("{secret}");
+    eprintln!("Send it as Authorization: Bearer, X-API-Key, or the Basic password.");
     println!();
-    println!("# Add to the configuration file:");
     println!("[[api_keys]]");
     print!("{entry}");
     Ok(())
