@@ -90,6 +90,22 @@ pub struct Settings {
     /// How long `sent` rows stay in the outbox after Kafka acknowledged them.
     /// `dlq` rows stay until replayed or purged.
     pub retention_sent_ms: u64,
+    /// Longest record key accepted.
+    pub max_key_bytes: usize,
+    /// Deepest nesting of arrays and objects accepted in a request body.
+    pub max_json_depth: usize,
+    /// Most headers in one request.
+    pub max_headers: usize,
+    /// Most bytes of request line and headers.
+    pub max_header_bytes: usize,
+    /// Time a client has to send its request headers (slow clients are cut off).
+    pub header_timeout_ms: u64,
+    /// Time a client has to send its request body.
+    pub body_timeout_ms: u64,
+    /// Most connections served at once; more are closed right after accepting.
+    pub max_connections: usize,
+    /// Requests per second allowed per API key (`429` beyond it); 0 for no limit.
+    pub rate_limit_per_key: u32,
     /// Let requests in without an API key even when listening beyond loopback.
     /// Off by default: ponte then refuses to start without `api_keys`.
     pub allow_anonymous: bool,
@@ -128,6 +144,14 @@ impl Default for Settings {
             outbox_max_unsent: 10_000_000,
             idempotency_window_ms: 86_400_000,
             retention_sent_ms: 604_800_000,
+            max_key_bytes: 4_096,
+            max_json_depth: 64,
+            max_headers: 64,
+            max_header_bytes: 16_384,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_connections: 1_024,
+            rate_limit_per_key: 0,
             allow_anonymous: false,
             api_keys: Vec::new(),
             kafka_properties: BTreeMap::new(),
@@ -289,6 +313,12 @@ impl Settings {
             return Err(invalid(
                 "retry_backoff_jitter",
                 "must be at least 0 and below 1".to_owned(),
+            ));
+        }
+        if self.max_header_bytes < 8_192 {
+            return Err(invalid(
+                "max_header_bytes",
+                "must be at least 8192 (the HTTP parser's smallest buffer)".to_owned(),
             ));
         }
         if self.record_source.is_empty() {

@@ -27,7 +27,11 @@ use crate::kafka::Connectivity;
 use crate::outbox::{AuditEntry, Backlog, Outbox, StatusCounts, StoreError};
 use crate::relay::Publisher;
 use crate::telemetry::{Counters, Metrics};
+use crate::validate::BodyLimits;
 use auth::Caller;
+
+/// A request-rate limiter keyed by API key name.
+pub type KeyedLimiter = governor::DefaultKeyedRateLimiter<String>;
 
 /// How accepted records reach Kafka.
 #[derive(Debug, Clone)]
@@ -59,6 +63,10 @@ pub struct AppState {
     pub brokers: Arc<[String]>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Key length and nesting limits of a body.
+    pub body_limits: BodyLimits,
+    /// Requests per second per API key, when limited.
+    pub rate_limiter: Option<Arc<KeyedLimiter>>,
     /// How long a request waits for Kafka before answering `202`.
     pub ack_timeout: Duration,
     /// When ponte started.
@@ -108,8 +116,9 @@ impl AppState {
     }
 }
 
-/// All routes, with JSON answers for unknown paths and methods too.
-pub fn router(state: AppState) -> Router {
+/// All routes, with JSON answers for unknown paths and methods too. A client has
+/// `body_timeout` to send a request body.
+pub fn router(state: AppState, body_timeout: Duration) -> Router {
     let tracked = Router::new()
         .route("/topics", get(topics::list))
         .route(
@@ -139,5 +148,8 @@ pub fn router(state: AppState) -> Router {
     tracked
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .with_state(state)
 }

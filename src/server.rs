@@ -2,8 +2,11 @@
 //! in dependency order, and stops them in reverse order so that nothing accepted is
 //! dropped on the way out.
 
+mod listener;
+
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,6 +25,9 @@ use crate::record::now_ms;
 use crate::relay::backoff::Backoff;
 use crate::relay::{DeliveryContext, Publisher, Relay, RetryPolicy};
 use crate::telemetry::{Counters, Metrics};
+use crate::validate::BodyLimits;
+use governor::{Quota, RateLimiter};
+use listener::ConnectionLimits;
 
 /// Pause between cleanup batches while expired rows remain.
 const CLEANUP_BUSY: Duration = Duration::from_millis(100);
@@ -70,9 +76,6 @@ pub enum ServerError {
     /// The API keys are not usable.
     #[error("invalid api_keys: {0}")]
     Keys(String),
-    /// Serving HTTP failed.
-    #[error("http server failed: {0}")]
-    Serve(std::io::Error),
 }
 
 /// Runs ponte until `shutdown` completes, then stops it cleanly.
@@ -108,15 +111,32 @@ pub async fn run(
         metrics,
         brokers: settings.broker_list().into(),
         max_body_bytes: settings.max_body_bytes,
+        body_limits: BodyLimits {
+            max_key_bytes: settings.max_key_bytes,
+            max_json_depth: settings.max_json_depth,
+        },
+        rate_limiter: NonZeroU32::new(settings.rate_limit_per_key)
+            .map(|rate| Arc::new(RateLimiter::keyed(Quota::per_second(rate)))),
         ack_timeout: Duration::from_millis(settings.ack_timeout_ms),
         started,
     };
 
     log_startup(&settings, address, started);
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve)?;
+    let limits = ConnectionLimits {
+        max_connections: settings.max_connections,
+        max_headers: settings.max_headers,
+        max_header_bytes: settings.max_header_bytes,
+        header_timeout: Duration::from_millis(settings.header_timeout_ms),
+        drain_timeout: Duration::from_millis(settings.shutdown_timeout_ms),
+    };
+    let body_timeout = Duration::from_millis(settings.body_timeout_ms);
+    listener::serve(
+        listener,
+        http::router(state, body_timeout),
+        limits,
+        shutdown,
+    )
+    .await;
 
     tracing::info!("http listener closed, draining");
     pipeline

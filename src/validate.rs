@@ -56,6 +56,20 @@ pub enum Invalid {
     /// The `Idempotency-Key` header is not a usable key.
     #[error("Idempotency-Key must be 1 to 255 characters of A-Z a-z 0-9 . _ : -")]
     BadIdempotencyKey,
+    /// The key is longer than `max_key_bytes`.
+    #[error("\"key\" is {length} bytes long; the limit is {limit}")]
+    KeyTooLong {
+        /// Length of the key that was sent.
+        length: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Arrays and objects are nested deeper than `max_json_depth`.
+    #[error("the body nests arrays and objects deeper than the limit of {limit}")]
+    TooDeep {
+        /// The configured limit.
+        limit: usize,
+    },
     /// `key` is present but not a string.
     #[error("\"key\" must be a string or null, not {found}")]
     KeyNotString {
@@ -135,6 +149,56 @@ pub fn middleware_record(topic: String, body: &[u8]) -> Result<Submission, Inval
         record,
         client_message_id,
     })
+}
+
+/// Limits a request body must keep within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// Longest record key, in bytes.
+    pub max_key_bytes: usize,
+    /// Deepest nesting of arrays and objects.
+    pub max_json_depth: usize,
+}
+
+/// Checks the body's nesting depth and the record's key length.
+pub fn within_limits(body: &[u8], record: &Record, limits: BodyLimits) -> Result<(), Invalid> {
+    if let Some(key) = &record.key
+        && key.len() > limits.max_key_bytes
+    {
+        return Err(Invalid::KeyTooLong {
+            length: key.len(),
+            limit: limits.max_key_bytes,
+        });
+    }
+    if nesting_depth(body) > limits.max_json_depth {
+        return Err(Invalid::TooDeep {
+            limit: limits.max_json_depth,
+        });
+    }
+    Ok(())
+}
+
+/// The deepest nesting of arrays and objects in JSON text, counting brackets
+/// outside strings. Run on text the JSON parser has already accepted, it needs
+/// no other grammar; a raw value is kept unparsed, so the parser's own depth
+/// limit does not apply to it.
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Checks an idempotency key or client message id: 1 to 255 characters of

@@ -9,8 +9,8 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, KeyedLimiter};
 use crate::auth::Need;
 
 /// The name of the key a request was made with; `anonymous` without keys.
@@ -26,28 +26,41 @@ pub(super) async fn authorize(
 ) -> Result<Response, ApiError> {
     let route = matched.as_ref().map_or("", MatchedPath::as_str);
     let need = need(request.method(), route, request.uri().path());
-    if need == Need::Nothing || state.keys.is_empty() {
-        request
-            .extensions_mut()
-            .insert(Caller("anonymous".to_owned()));
+    if need == Need::Nothing {
         return Ok(next.run(request).await);
     }
-
-    let secret = credentials(request.headers()).ok_or(ApiError::Unauthenticated)?;
-    let key = state
-        .keys
-        .identify(&secret)
-        .ok_or(ApiError::Unauthenticated)?;
-    if !key.allows(&need) {
-        return Err(ApiError::Forbidden {
-            key: key.name().to_owned(),
-            need: need.to_string(),
-        });
+    let caller = if state.keys.is_empty() {
+        "anonymous".to_owned()
+    } else {
+        let secret = credentials(request.headers()).ok_or(ApiError::Unauthenticated)?;
+        let key = state
+            .keys
+            .identify(&secret)
+            .ok_or(ApiError::Unauthenticated)?;
+        if !key.allows(&need) {
+            return Err(ApiError::Forbidden {
+                key: key.name().to_owned(),
+                need: need.to_string(),
+            });
+        }
+        key.name().to_owned()
+    };
+    if let Some(limiter) = &state.rate_limiter {
+        limit_rate(limiter, &caller)?;
     }
-    request
-        .extensions_mut()
-        .insert(Caller(key.name().to_owned()));
+    request.extensions_mut().insert(Caller(caller));
     Ok(next.run(request).await)
+}
+
+/// Counts a request against its key's rate; `429` once the key is over it.
+fn limit_rate(limiter: &KeyedLimiter, caller: &str) -> Result<(), ApiError> {
+    use governor::clock::{Clock, DefaultClock};
+    limiter.check_key(&caller.to_owned()).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        ApiError::RateLimited {
+            retry_after: wait.as_secs().max(1),
+        }
+    })
 }
 
 /// What a route needs, by method and route template.

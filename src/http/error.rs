@@ -35,6 +35,15 @@ pub enum ApiError {
     /// The body could not be read (the client went away mid-body).
     #[error("request body could not be read: {0}")]
     BodyUnreadable(String),
+    /// The client did not send its body within `body_timeout_ms`.
+    #[error("request body not received in time")]
+    BodyTimeout,
+    /// The key sent more requests than `rate_limit_per_key` allows.
+    #[error("too many requests for this API key; retry in {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request is allowed again.
+        retry_after: u64,
+    },
     /// The record was not stored: retrying is safe.
     #[error("record not stored: {0}; retry later")]
     NotStored(String),
@@ -135,8 +144,12 @@ impl ApiError {
                 Invalid::WrongShape(_)
                 | Invalid::MissingData
                 | Invalid::KeyNotString { .. }
+                | Invalid::KeyTooLong { .. }
+                | Invalid::TooDeep { .. }
                 | Invalid::BadMessageId,
             ) => (StatusCode::UNPROCESSABLE_ENTITY, 42206),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, 40801),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 42901),
             ApiError::UnknownRoute { .. } => (StatusCode::NOT_FOUND, 40400),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, 40500),
             ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 41301),
@@ -163,6 +176,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer, Basic realm=\"ponte\""),
             );
+        }
+        if let ApiError::RateLimited { retry_after } = &self
+            && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(

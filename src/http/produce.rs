@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, header};
 use http_body_util::LengthLimitError;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
+use tower_http::timeout::TimeoutError;
 
 use super::answer::{ProduceAnswer, Progress};
 use super::error::ApiError;
@@ -50,6 +51,7 @@ pub(super) async fn produce(
     require_json(&headers)?;
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
     let submission = validate::middleware_record(topic, &bytes)?;
+    validate::within_limits(&bytes, &submission.record, state.body_limits)?;
     let idempotency = idempotency(&headers, &submission)?;
     let respond_async = wants_async(&headers, &query);
 
@@ -218,6 +220,8 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
         let cause = err.into_inner();
         if cause.downcast_ref::<LengthLimitError>().is_some() {
             ApiError::BodyTooLarge { limit }
+        } else if cause.downcast_ref::<TimeoutError>().is_some() {
+            ApiError::BodyTimeout
         } else {
             ApiError::BodyUnreadable(cause.to_string())
         }

@@ -144,3 +144,33 @@ fn moments_are_milliseconds_or_rfc3339_text() {
     assert_eq!(moment_ms("2024-10-21T10:30:00Z"), Some(1_729_506_600_000));
     assert_eq!(moment_ms("yesterday"), None);
 }
+
+#[test]
+fn nesting_is_measured_outside_strings_only() {
+    assert_eq!(nesting_depth(br#"{"data":1}"#), 1);
+    assert_eq!(nesting_depth(br#"{"data":[[{"a":[]}]]}"#), 5);
+    assert_eq!(nesting_depth(br#"{"data":"[[[[{{{{","k":"\"[["}"#), 1);
+}
+
+#[test]
+fn keys_and_nesting_beyond_the_limits_are_refused() {
+    let limits = BodyLimits {
+        max_key_bytes: 4,
+        max_json_depth: 3,
+    };
+    let long = middleware_record("t".to_owned(), br#"{"key":"12345","data":1}"#).expect("parsed");
+    let deep_body = br#"{"data":[[[1]]]}"#;
+    let deep = middleware_record("t".to_owned(), deep_body).expect("parsed");
+
+    assert_eq!(
+        within_limits(br#"{"key":"12345","data":1}"#, &long.record, limits),
+        Err(Invalid::KeyTooLong {
+            length: 5,
+            limit: 4
+        })
+    );
+    assert_eq!(
+        within_limits(deep_body, &deep.record, limits),
+        Err(Invalid::TooDeep { limit: 3 })
+    );
+}
