@@ -190,6 +190,11 @@ async fn direct(
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.get_all(header::CONTENT_TYPE).iter().count() > 1 {
+        return Err(ApiError::UnsupportedMediaType {
+            found: "more than one Content-Type header".to_owned(),
+        });
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
