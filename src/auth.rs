@@ -34,6 +34,10 @@ pub struct ApiKeyConfig {
     pub hash: String,
     /// What the key may do (see the module documentation).
     pub scopes: Vec<String>,
+    /// Hex SHA-256 of a client certificate (DER) that stands for this key over
+    /// mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate_sha256: Option<String>,
 }
 
 /// One thing a key may do.
@@ -99,6 +103,7 @@ impl std::fmt::Display for Need {
 pub struct Key {
     name: String,
     hash: [u8; 32],
+    certificate: Option<String>,
     scopes: Vec<Scope>,
 }
 
@@ -149,9 +154,14 @@ impl KeyRing {
                 .iter()
                 .map(|s| Scope::parse(s).map_err(|e| format!("api key {}: {e}", key.name)))
                 .collect::<Result<Vec<_>, _>>()?;
+            let certificate = key
+                .client_certificate_sha256
+                .as_ref()
+                .map(|c| c.to_ascii_lowercase());
             keys.push(Key {
                 name: key.name.clone(),
                 hash,
+                certificate,
                 scopes,
             });
         }
@@ -173,6 +183,15 @@ impl KeyRing {
             }
         }
         found
+    }
+}
+
+impl KeyRing {
+    /// The key a verified client certificate (by its SHA-256 fingerprint) stands for.
+    pub fn identify_certificate(&self, fingerprint: &str) -> Option<&Key> {
+        self.keys
+            .iter()
+            .find(|key| key.certificate.as_deref() == Some(fingerprint))
     }
 }
 

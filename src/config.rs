@@ -106,6 +106,14 @@ pub struct Settings {
     pub max_connections: usize,
     /// Requests per second allowed per API key (`429` beyond it); 0 for no limit.
     pub rate_limit_per_key: u32,
+    /// Serve HTTPS with this certificate chain (PEM); with `tls_key_path`. Both
+    /// files are reloaded on SIGHUP and when they change.
+    pub tls_certificate_path: Option<PathBuf>,
+    /// The private key of `tls_certificate_path` (PEM).
+    pub tls_key_path: Option<PathBuf>,
+    /// Accept client certificates signed by these CAs (PEM); a key with
+    /// `client_certificate_sha256` is then identified by its certificate.
+    pub tls_client_ca_path: Option<PathBuf>,
     /// Let requests in without an API key even when listening beyond loopback.
     /// Off by default: ponte then refuses to start without `api_keys`.
     pub allow_anonymous: bool,
@@ -152,6 +160,9 @@ impl Default for Settings {
             body_timeout_ms: 30_000,
             max_connections: 1_024,
             rate_limit_per_key: 0,
+            tls_certificate_path: None,
+            tls_key_path: None,
+            tls_client_ca_path: None,
             allow_anonymous: false,
             api_keys: Vec::new(),
             kafka_properties: BTreeMap::new(),
@@ -313,6 +324,20 @@ impl Settings {
             return Err(invalid(
                 "retry_backoff_jitter",
                 "must be at least 0 and below 1".to_owned(),
+            ));
+        }
+        let tls = (&self.tls_certificate_path, &self.tls_key_path);
+        if tls.0.is_some() != tls.1.is_some() {
+            return Err(invalid(
+                "tls_certificate_path",
+                "tls_certificate_path and tls_key_path go together".to_owned(),
+            ));
+        }
+        if self.tls_client_ca_path.is_some() && tls.0.is_none() {
+            return Err(invalid(
+                "tls_client_ca_path",
+                "client certificates need HTTPS: set tls_certificate_path and tls_key_path"
+                    .to_owned(),
             ));
         }
         if self.max_header_bytes < 8_192 {

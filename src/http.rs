@@ -30,6 +30,11 @@ use crate::telemetry::{Counters, Metrics};
 use crate::validate::BodyLimits;
 use auth::Caller;
 
+/// The SHA-256 fingerprint (hex) of the certificate the client showed over TLS,
+/// verified against `tls_client_ca_path`; `None` without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate(pub Option<String>);
+
 /// A request-rate limiter keyed by API key name.
 pub type KeyedLimiter = governor::DefaultKeyedRateLimiter<String>;
 

@@ -3,6 +3,7 @@
 //! dropped on the way out.
 
 mod listener;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use crate::telemetry::{Counters, Metrics};
 use crate::validate::BodyLimits;
 use governor::{Quota, RateLimiter};
 use listener::ConnectionLimits;
+use tls::{Tls, TlsError, TlsPaths};
 
 /// Pause between cleanup batches while expired rows remain.
 const CLEANUP_BUSY: Duration = Duration::from_millis(100);
@@ -73,6 +75,9 @@ pub enum ServerError {
         /// The configured address.
         address: SocketAddr,
     },
+    /// The HTTPS certificate, key or client CA could not be loaded.
+    #[error("cannot set up https: {0}")]
+    Tls(#[from] TlsError),
     /// The API keys are not usable.
     #[error("invalid api_keys: {0}")]
     Keys(String),
@@ -130,13 +135,18 @@ pub async fn run(
         drain_timeout: Duration::from_millis(settings.shutdown_timeout_ms),
     };
     let body_timeout = Duration::from_millis(settings.body_timeout_ms);
+    let tls = start_tls(&settings)?;
     listener::serve(
         listener,
         http::router(state, body_timeout),
+        tls.as_ref().map(|(tls, _)| Arc::clone(tls)),
         limits,
         shutdown,
     )
     .await;
+    if let Some((_, watcher)) = tls {
+        watcher.abort();
+    }
 
     tracing::info!("http listener closed, draining");
     pipeline
@@ -144,6 +154,25 @@ pub async fn run(
         .await;
     tracing::info!("ponte stopped");
     Ok(())
+}
+
+/// The HTTPS configuration and the task that reloads it.
+type WatchedTls = (Arc<Tls>, tokio::task::JoinHandle<()>);
+
+/// Loads the HTTPS certificate, if one is configured, and starts watching it.
+fn start_tls(settings: &Settings) -> Result<Option<WatchedTls>, ServerError> {
+    let (Some(certificate), Some(key)) = (&settings.tls_certificate_path, &settings.tls_key_path)
+    else {
+        return Ok(None);
+    };
+    let paths = TlsPaths {
+        certificate: certificate.clone(),
+        key: key.clone(),
+        client_ca: settings.tls_client_ca_path.clone(),
+    };
+    let tls = Arc::new(Tls::load(paths)?);
+    let watcher = tokio::spawn(Arc::clone(&tls).watch());
+    Ok(Some((tls, watcher)))
 }
 
 /// Anyone who can reach a non-loopback address could publish: that needs keys, or

@@ -6,6 +6,7 @@ fn ring(scopes: &[&str]) -> (KeyRing, String) {
         name: "erp".to_owned(),
         hash: hash_secret(&secret),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        client_certificate_sha256: None,
     };
     (KeyRing::new(&[configured]).expect("valid key"), secret)
 }
@@ -47,6 +48,7 @@ fn bad_configuration_is_refused_with_the_reason() {
         name: name.to_owned(),
         hash: hash.to_owned(),
         scopes: vec![scope.to_owned()],
+        client_certificate_sha256: None,
     };
     let good = hash_secret("s");
 

@@ -10,6 +10,7 @@ pub(super) fn generate(name: &str, scopes: &[String]) -> anyhow::Result<()> {
         name: name.to_owned(),
         hash: hash_secret(&secret),
         scopes: scopes.to_vec(),
+        client_certificate_sha256: None,
     };
     KeyRing::new(std::slice::from_ref(&key)).map_err(anyhow::Error::msg)?;
 

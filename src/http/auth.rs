@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::error::ApiError;
-use super::{AppState, KeyedLimiter};
+use super::{AppState, ClientCertificate, KeyedLimiter};
 use crate::auth::Need;
 
 /// The name of the key a request was made with; `anonymous` without keys.
@@ -29,14 +29,26 @@ pub(super) async fn authorize(
     if need == Need::Nothing {
         return Ok(next.run(request).await);
     }
+    let certificate = request
+        .extensions()
+        .get::<ClientCertificate>()
+        .and_then(|c| c.0.clone());
     let caller = if state.keys.is_empty() {
         "anonymous".to_owned()
     } else {
-        let secret = credentials(request.headers()).ok_or(ApiError::Unauthenticated)?;
-        let key = state
-            .keys
-            .identify(&secret)
-            .ok_or(ApiError::Unauthenticated)?;
+        let by_certificate = certificate
+            .as_deref()
+            .and_then(|fingerprint| state.keys.identify_certificate(fingerprint));
+        let key = match by_certificate {
+            Some(key) => key,
+            None => {
+                let secret = credentials(request.headers()).ok_or(ApiError::Unauthenticated)?;
+                state
+                    .keys
+                    .identify(&secret)
+                    .ok_or(ApiError::Unauthenticated)?
+            }
+        };
         if !key.allows(&need) {
             return Err(ApiError::Forbidden {
                 key: key.name().to_owned(),

@@ -5,13 +5,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use super::tls::{Tls, fingerprint};
+use crate::http::ClientCertificate;
 
 /// Limits on connections and request headers.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +37,7 @@ pub(super) struct ConnectionLimits {
 pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<Arc<Tls>>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -62,9 +67,47 @@ pub(super) async fn serve(
             );
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let connection = Connection {
+            builder: builder.clone(),
+            app: app.clone(),
+            graceful: &graceful,
+        };
+        match tls.as_ref().and_then(|tls| tls.acceptor()) {
+            Some(acceptor) => connection.spawn_tls(stream, acceptor, limits.header_timeout, slot),
+            None => connection.spawn(TokioIo::new(stream), None, slot),
+        }
+    }
+
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown timeout; closing them");
+    }
+}
+
+/// What serving one connection needs.
+struct Connection<'a> {
+    builder: Builder<TokioExecutor>,
+    app: Router,
+    graceful: &'a GracefulShutdown,
+}
+
+impl Connection<'_> {
+    /// Serves `io`, telling the routes which client certificate it showed.
+    fn spawn<I>(self, io: I, client_certificate: Option<String>, slot: OwnedSemaphorePermit)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let app = self
+            .app
+            .layer(Extension(ClientCertificate(client_certificate)));
+        let service = TowerToHyperService::new(app);
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
+        let connection = self.graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "connection ended with an error");
@@ -73,11 +116,48 @@ pub(super) async fn serve(
         });
     }
 
-    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the shutdown timeout; closing them");
+    /// Completes the TLS handshake (within `timeout`) off the accept loop, then serves.
+    fn spawn_tls(
+        self,
+        stream: TcpStream,
+        acceptor: TlsAcceptor,
+        timeout: Duration,
+        slot: OwnedSemaphorePermit,
+    ) {
+        let Connection {
+            builder,
+            app,
+            graceful,
+        } = self;
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    tracing::debug!(error = %err, "tls handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("tls handshake timed out");
+                    return;
+                }
+            };
+            let certificate = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(fingerprint);
+            let app = app.layer(Extension(ClientCertificate(certificate)));
+            let service = TowerToHyperService::new(app);
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(err) = watcher.watch(connection).await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+            drop(slot);
+        });
     }
 }
 

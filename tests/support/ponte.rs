@@ -64,6 +64,11 @@ impl Ponte {
         self.dir.join(format!("ponte-{}.log", self.runs))
     }
 
+    /// The process id of the current run.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("ponte is running").id()
+    }
+
     /// What the current run wrote to stderr.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
