@@ -133,7 +133,7 @@ fn load_dotenv() -> anyhow::Result<()> {
 }
 
 fn serve(dev: bool, overrides: &Overrides) -> anyhow::Result<()> {
-    let mut settings = Settings::load(overrides).context("invalid configuration")?;
+    let mut settings = Settings::load_with_secrets(overrides).context("invalid configuration")?;
     // Held until the server stops: dropping them stops the embedded Kafka and
     // deletes the throw-away outbox.
     let _dev = if dev {
@@ -181,7 +181,7 @@ fn prepare_dev(settings: &mut Settings) -> anyhow::Result<(DevKafka, tempfile::T
 }
 
 fn print_config(json: bool, overrides: &Overrides) -> anyhow::Result<()> {
-    let mut settings = Settings::load(overrides).context("invalid configuration")?;
+    let mut settings = Settings::load_with_secrets(overrides).context("invalid configuration")?;
     kafka::check_producer_config(&settings).context("invalid kafka_properties")?;
     settings.kafka_properties = mask_secrets(&settings.kafka_properties);
 

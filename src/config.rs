@@ -120,6 +120,10 @@ pub struct Settings {
     /// API keys: a name, the hash of the secret and scopes (`ponte keys generate`
     /// makes them). With none configured, requests need no key.
     pub api_keys: Vec<ApiKeyConfig>,
+    /// librdkafka properties whose values are read from files at startup (a SASL
+    /// password, say), so that the secret is in neither the configuration nor the
+    /// environment: `"sasl.password" = "/run/secrets/kafka-password"`.
+    pub kafka_secret_files: BTreeMap<String, PathBuf>,
     /// Extra librdkafka properties, passed through unchanged (TLS, SASL, tuning).
     #[serde(deserialize_with = "kafka_properties::deserialize")]
     pub kafka_properties: BTreeMap<String, String>,
@@ -165,6 +169,7 @@ impl Default for Settings {
             tls_client_ca_path: None,
             allow_anonymous: false,
             api_keys: Vec::new(),
+            kafka_secret_files: BTreeMap::new(),
             kafka_properties: BTreeMap::new(),
         }
     }
@@ -255,6 +260,29 @@ impl Settings {
         let settings: Settings = sources::figment(overrides)?.extract()?;
         settings.check()?;
         Ok(settings)
+    }
+
+    /// Like [`Settings::load`], with the secret files read in: the settings ponte
+    /// runs with.
+    pub fn load_with_secrets(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::load(overrides)?;
+        settings.read_secret_files()?;
+        kafka_properties::check(&settings.kafka_properties)?;
+        Ok(settings)
+    }
+
+    /// Reads every file of `kafka_secret_files` into `kafka_properties` (trailing
+    /// line breaks removed). Called once at startup; the values are never printed.
+    pub fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        for (property, path) in &self.kafka_secret_files {
+            let secret = std::fs::read_to_string(path).map_err(|err| ConfigError::Invalid {
+                setting: format!("kafka_secret_files.{property}"),
+                problem: format!("cannot read {}: {err}", path.display()),
+            })?;
+            let secret = secret.trim_end_matches(['\r', '\n']).to_owned();
+            self.kafka_properties.insert(property.clone(), secret);
+        }
+        Ok(())
     }
 
     /// The bootstrap brokers as a list, in the order given.

@@ -267,3 +267,58 @@ fn a_generated_key_prints_its_secret_apart_from_the_configuration_lines() {
         json!(["produce:protheus-*"])
     );
 }
+
+#[test]
+fn kafka_secrets_come_from_files_reach_librdkafka_and_are_never_printed() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("kafka-password"), "s3cr3t-do-not-print\n").expect("secret");
+    std::fs::write(
+        dir.path().join("ponte.toml"),
+        "[kafka_secret_files]\n\"sasl.password\" = \"kafka-password\"\n\n\
+         [kafka_properties]\n\"security.protocol\" = \"sasl_ssl\"\n\
+         \"sasl.mechanism\" = \"SCRAM-SHA-512\"\n\"sasl.username\" = \"ponte\"\n",
+    )
+    .expect("config");
+
+    let shown = run_ponte(
+        dir.path(),
+        &["config", "--json", "--config", "ponte.toml"],
+        &[],
+    );
+    let refused = run_ponte(
+        dir.path(),
+        &[
+            "config",
+            "--config",
+            "ponte.toml",
+            "-X",
+            "security.protocol=carrier-pigeon",
+        ],
+        &[],
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(
+        !stdout(&shown).contains("s3cr3t"),
+        "the secret is never printed"
+    );
+    assert_eq!(
+        printed["kafka_properties"]["sasl.password"],
+        json!("********")
+    );
+    assert_eq!(
+        printed["kafka_properties"]["sasl.mechanism"],
+        json!("SCRAM-SHA-512")
+    );
+    assert!(
+        !refused.status.success(),
+        "librdkafka checks what is passed through"
+    );
+    assert!(
+        stderr(&refused).contains("security.protocol"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!stderr(&refused).contains("s3cr3t"));
+}

@@ -277,10 +277,16 @@ fn the_example_file_mentions_every_setting() {
         .filter(|name| {
             !example.contains(&format!("\n{name} =")) && !example.contains(&format!("\n# {name} ="))
         })
-        .filter(|name| !matches!(name.as_str(), "kafka_properties" | "api_keys"))
+        .filter(|name| {
+            !matches!(
+                name.as_str(),
+                "kafka_properties" | "api_keys" | "kafka_secret_files"
+            )
+        })
         .collect();
 
     assert!(missing.is_empty(), "not in ponte.example.toml: {missing:?}");
     assert!(example.contains("\n[kafka_properties]"));
     assert!(example.contains("[[api_keys]]"));
+    assert!(example.contains("\n[kafka_secret_files]"));
 }
