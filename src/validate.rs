@@ -3,12 +3,16 @@
 //! Each failure is a variant of [`Invalid`] whose message tells the client what
 //! to fix; [`crate::http::error`] decides the HTTP status for each.
 
+mod bodies;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 
 use crate::record::Record;
+
+pub use bodies::{CreateTopicRequest, ReplayRequest, create_topic_request, replay_request};
 
 /// Kafka refuses topic names longer than this.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -70,6 +74,9 @@ pub enum Invalid {
         /// The configured limit.
         limit: usize,
     },
+    /// An operator route's body is not what it takes.
+    #[error("{0}")]
+    Body(String),
     /// `key` is present but not a string.
     #[error("\"key\" must be a string or null, not {found}")]
     KeyNotString {

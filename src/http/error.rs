@@ -127,7 +127,9 @@ impl ApiError {
             ) => (StatusCode::BAD_REQUEST, 40002),
             ApiError::Invalid(Invalid::Path(_)) => (StatusCode::BAD_REQUEST, 40003),
             ApiError::BodyUnreadable(_) => (StatusCode::BAD_REQUEST, 40004),
-            ApiError::BadQuery(_) => (StatusCode::BAD_REQUEST, 40005),
+            ApiError::BadQuery(_) | ApiError::Invalid(Invalid::Body(_)) => {
+                (StatusCode::BAD_REQUEST, 40005)
+            }
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, 40101),
             ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, 40301),
             ApiError::Invalid(Invalid::BadIdempotencyKey) => (StatusCode::BAD_REQUEST, 40006),

@@ -127,23 +127,6 @@ pub(super) async fn retry(
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-/// Body of `POST /messages/replay`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplayRequest {
-    topic: Option<String>,
-    since: Option<TimeValue>,
-    until: Option<TimeValue>,
-}
-
-/// A time given as milliseconds since the epoch or as RFC 3339 text.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum TimeValue {
-    Millis(i64),
-    Text(String),
-}
-
 #[derive(Serialize)]
 struct Replayed {
     replayed: u64,
@@ -155,15 +138,11 @@ pub(super) async fn replay(
     caller: Option<Extension<Caller>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ReplayRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| ApiError::BadQuery(err.to_string()))?
-    };
+    let request = validate::replay_request(&body)?;
     let filter = ReplayFilter {
         topic: request.topic,
-        since_ms: time_value("since", request.since)?,
-        until_ms: time_value("until", request.until)?,
+        since_ms: request.since_ms,
+        until_ms: request.until_ms,
         limit: Some(REPLAY_BATCH),
     };
     // In batches, each its own writer turn, so that ingestion goes on meanwhile.
@@ -178,14 +157,6 @@ pub(super) async fn replay(
     let target = format!("{filter:?} ({replayed} records)");
     state.audit(caller, "records.replay", target).await;
     Ok(Json(Replayed { replayed }).into_response())
-}
-
-fn time_value(name: &str, value: Option<TimeValue>) -> Result<Option<i64>, ApiError> {
-    match value {
-        None => Ok(None),
-        Some(TimeValue::Millis(ms)) => Ok(Some(ms)),
-        Some(TimeValue::Text(text)) => parse_time(name, Some(&text)),
-    }
 }
 
 /// Parses `since`/`until`: milliseconds since the epoch, or RFC 3339 text.

@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
@@ -29,31 +28,17 @@ pub(super) async fn describe(
     Ok(Json(state.admin.describe(&topic).await?))
 }
 
-/// The old middleware's body: `{"topic", "partitions", "replicationFactor"}`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateTopic {
-    topic: String,
-    partitions: Option<i32>,
-    replication_factor: Option<i32>,
-}
-
 /// `POST /admin/topics`: creates a topic; `409` if it exists.
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request: CreateTopic = serde_json::from_slice(&body).map_err(|err| {
-        ApiError::BadQuery(format!(
-            "body must be {{\"topic\": \"...\", \"partitions\": n, \"replicationFactor\": n}}: {err}"
-        ))
-    })?;
-    validate::topic_name(&request.topic)?;
+    let request = validate::create_topic_request(&body)?;
     let spec = TopicSpec {
         name: request.topic,
-        partitions: request.partitions.unwrap_or(1),
-        replication_factor: request.replication_factor.unwrap_or(1),
+        partitions: request.partitions,
+        replication_factor: request.replication_factor,
     };
     state.admin.create(&spec).await?;
     state.audit(caller, "topic.create", spec.name.clone()).await;

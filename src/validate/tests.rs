@@ -174,3 +174,47 @@ fn keys_and_nesting_beyond_the_limits_are_refused() {
         Err(Invalid::TooDeep { limit: 3 })
     );
 }
+
+#[test]
+fn replay_bodies_take_optional_topic_and_times() {
+    assert_eq!(replay_request(b"  "), Ok(ReplayRequest::default()));
+    let parsed = replay_request(br#"{"topic":"t","since":"2024-10-21T10:30:00Z","until":5}"#);
+    assert_eq!(
+        parsed,
+        Ok(ReplayRequest {
+            topic: Some("t".to_owned()),
+            since_ms: Some(1_729_506_600_000),
+            until_ms: Some(5),
+        })
+    );
+    assert!(matches!(
+        replay_request(br#"{"since":"yesterday"}"#),
+        Err(Invalid::Body(_))
+    ));
+    assert!(matches!(
+        replay_request(br#"{"data":1}"#),
+        Err(Invalid::Body(_))
+    ));
+}
+
+#[test]
+fn create_topic_bodies_take_the_middleware_fields_and_a_valid_name() {
+    let parsed = create_topic_request(br#"{"topic":"t","partitions":3,"replicationFactor":2}"#);
+    assert_eq!(
+        parsed,
+        Ok(CreateTopicRequest {
+            topic: "t".to_owned(),
+            partitions: 3,
+            replication_factor: 2,
+        })
+    );
+    assert_eq!(
+        create_topic_request(br#"{"topic":"t"}"#).map(|r| r.partitions),
+        Ok(1)
+    );
+    assert!(matches!(
+        create_topic_request(br#"{"topic":"a/b"}"#),
+        Err(Invalid::TopicCharacter { .. })
+    ));
+    assert!(matches!(create_topic_request(b"[]"), Err(Invalid::Body(_))));
+}
