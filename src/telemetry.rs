@@ -45,6 +45,23 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
     };
 }
 
+/// A memory figure (such as `VmRSS`) of process `pid` (`"self"` for this one), in
+/// bytes, from `/proc/PID/status`; 0 where it cannot be read.
+pub fn process_memory(pid: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
 /// Running totals since start, in the old middleware's names. Cheap to clone:
 /// clones share the same totals.
 #[derive(Debug, Default, Clone)]

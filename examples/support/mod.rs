@@ -41,18 +41,7 @@ pub fn file_mib(path: &Path) -> f64 {
     bytes as f64 / 1_048_576.0
 }
 
-/// Resident memory of process `pid`, in bytes, from `/proc`.
+/// Resident memory of process `pid`, in bytes.
 pub fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib * 1024)
+    ponte::telemetry::process_memory(&pid.to_string(), "VmRSS")
 }

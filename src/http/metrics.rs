@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::outbox::StatusCounts;
-use crate::telemetry::{BrokerLabels, CounterSnapshot, StatusLabels};
+use crate::telemetry::{BrokerLabels, CounterSnapshot, StatusLabels, process_memory};
 
 /// Content type of the Prometheus text format, version 0.0.4.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -168,24 +168,10 @@ async fn json(state: &AppState) -> Json<MetricsJson> {
     })
 }
 
-/// Resident and virtual memory of this process, from `/proc/self/status`.
+/// Resident and virtual memory of this process.
 fn memory() -> Memory {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map_or(0, |kib| kib * 1024)
-    };
     Memory {
-        heap_used: field("VmRSS:"),
-        heap_total: field("VmSize:"),
+        heap_used: process_memory("self", "VmRSS"),
+        heap_total: process_memory("self", "VmSize"),
     }
 }
