@@ -203,7 +203,11 @@ impl<S: Store> Writer<S> {
             }
             Err(err) if appends.len() > 1 => {
                 // One bad record must not fail its neighbours: retry them alone.
-                tracing::warn!(error = %err, records = appends.len(), "group commit failed, retrying records one by one");
+                tracing::warn!(
+                    error = %err,
+                    records = appends.len(),
+                    "group commit failed, retrying records one by one"
+                );
                 self.commit(Vec::new(), outcomes, then);
                 for append in appends {
                     self.commit(vec![append], Vec::new(), Vec::new());

@@ -206,7 +206,11 @@ impl DeliveryContext {
             return;
         };
         if in_flight.dead_letter.is_some() {
-            tracing::warn!(message_id = %in_flight.message_id, error, "dead-letter write failed, will retry");
+            tracing::warn!(
+                message_id = %in_flight.message_id,
+                error,
+                "dead-letter write failed, will retry"
+            );
             self.notify(Notice::DeadLetterFailed { id });
             if class == FailureClass::Retriable {
                 self.notify(Notice::Unavailable);
@@ -219,7 +223,11 @@ impl DeliveryContext {
             FailureClass::Withdrawn => settled.into_iter().for_each(|n| self.notify(n)),
             FailureClass::Retriable => {
                 self.counters.record_failed();
-                tracing::warn!(message_id = %in_flight.message_id, error, "kafka unavailable, record will be retried");
+                tracing::warn!(
+                    message_id = %in_flight.message_id,
+                    error,
+                    "kafka unavailable, record will be retried"
+                );
                 self.notify(Notice::Unavailable);
                 let outcome = failure(error, class, None);
                 self.write(id, outcome, settled.into_iter().collect());

@@ -337,7 +337,11 @@ impl<B: Backlog> Engine<B> {
             stored.retry_count,
         );
         if let Err(reason) = sent {
-            tracing::warn!(message_id = %stored.record.message_id, error = ?reason, "dead-letter write not accepted, will retry");
+            tracing::warn!(
+                message_id = %stored.record.message_id,
+                error = ?reason,
+                "dead-letter write not accepted, will retry"
+            );
             self.dead_letters.remove(&stored.id);
         }
     }
@@ -418,7 +422,7 @@ impl<B: Backlog> Engine<B> {
             tracing::warn!(
                 error = %err,
                 unreported = publisher.in_flight(),
-                "producer not drained before shutdown; unsent records stay pending for the next start"
+                "producer not drained at shutdown; unsent records wait for the next start"
             );
         }
     }

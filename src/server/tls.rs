@@ -88,7 +88,7 @@ impl Tls {
                 tracing::info!("tls certificate reloaded");
             }
             Err(err) => {
-                tracing::error!(error = %err, "tls reload failed, keeping the previous certificate");
+                tracing::error!(error = %err, "tls reload failed, keeping the old certificate");
             }
         }
     }
@@ -108,7 +108,7 @@ impl Tls {
         ticks.tick().await;
         loop {
             tokio::select! {
-                Some(()) = async { match hangups.as_mut() { Some(s) => s.recv().await, None => None } } => self.reload(),
+                Some(()) = hangup(hangups.as_mut()) => self.reload(),
                 _ = ticks.tick() => {
                     let loaded = self.loaded_at.read().ok().and_then(|t| *t);
                     if newest_change(&self.paths) > loaded {
@@ -117,6 +117,14 @@ impl Tls {
                 }
             }
         }
+    }
+}
+
+/// The next SIGHUP, or never when it cannot be listened for.
+async fn hangup(signal: Option<&mut tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
     }
 }
 

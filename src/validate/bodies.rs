@@ -82,7 +82,7 @@ struct CreateTopicBody {
 pub fn create_topic_request(body: &[u8]) -> Result<CreateTopicRequest, Invalid> {
     let parsed: CreateTopicBody = serde_json::from_slice(body).map_err(|err| {
         Invalid::Body(format!(
-            "body must be {{\"topic\": \"...\", \"partitions\": n, \"replicationFactor\": n}}: {err}"
+            "body must be {{\"topic\", \"partitions\", \"replicationFactor\"}}: {err}"
         ))
     })?;
     topic_name(&parsed.topic)?;
