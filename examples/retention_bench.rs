@@ -74,7 +74,8 @@ fn fill_old_rows(path: &Path, count: u64) -> Result<(), Box<dyn std::error::Erro
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
          INSERT INTO outbox (message_id, topic, key, value, timestamp, status, retry_count,
                              created_at, sent_at, kafka_offset, kafka_partition)
-         SELECT 'old-' || i, 'retention', 'k' || (i % 100), printf('{\"n\":%d,\"pad\":\"%.200c\"}', i, 'x'),
+         SELECT 'old-' || i, 'retention', 'k' || (i % 100),
+                printf('{\"n\":%d,\"pad\":\"%.200c\"}', i, 'x'),
                 ?2, 'sent', 0, ?2, ?2, i, 0
          FROM n",
         rusqlite::params![i64::try_from(count)?, month_ago],

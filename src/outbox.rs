@@ -228,35 +228,36 @@ impl Outbox {
         idempotency: Option<Idempotency>,
         waiter: Option<DeliveryWaiter>,
     ) -> Result<Appended, OutboxError> {
-        let (answer, answered) = oneshot::channel();
-        let command = Command::Append {
+        self.ask(|answer| Command::Append {
             record,
             idempotency,
             waiter,
             answer,
-        };
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| OutboxError::ShuttingDown)?;
-        answered.await.map_err(|_| OutboxError::ShuttingDown)?
+        })
+        .await?
     }
 
     /// Applies an operator's change; returns how many rows it touched.
     pub async fn change(&self, change: Change) -> Result<u64, OutboxError> {
-        let (answer, answered) = oneshot::channel();
-        self.commands
-            .send(Command::Change { change, answer })
-            .await
-            .map_err(|_| OutboxError::ShuttingDown)?;
-        answered.await.map_err(|_| OutboxError::ShuttingDown)?
+        self.ask(|answer| Command::Change { change, answer })
+            .await?
     }
 
     /// Runs one batch of cleanup; returns whether more is left.
     pub async fn maintain(&self, retention: Retention) -> Result<bool, OutboxError> {
+        self.ask(|answer| Command::Maintain { retention, answer })
+            .await
+    }
+
+    /// Sends the writer the command `make` builds around an answer channel, and
+    /// waits for the answer. A writer that is gone means ponte is shutting down.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, OutboxError> {
         let (answer, answered) = oneshot::channel();
         self.commands
-            .send(Command::Maintain { retention, answer })
+            .send(make(answer))
             .await
             .map_err(|_| OutboxError::ShuttingDown)?;
         answered.await.map_err(|_| OutboxError::ShuttingDown)

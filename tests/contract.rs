@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use support::ponte::Ponte;
 use support::{consume, placement};
 
-const CONTRACT_REQUEST: &str = r#"{ "key": "NF-000001-001", "data": { "documento": "000001", "serie": "001", "valor": 1500.00 } }"#;
+const CONTRACT_REQUEST: &str = concat!(
+    r#"{ "key": "NF-000001-001", "#,
+    r#""data": { "documento": "000001", "serie": "001", "valor": 1500.00 } }"#
+);
 
 /// Looks up a `jq` path such as `.kafka.connected`.
 fn jq<'a>(body: &'a Value, path: &str) -> &'a Value {

@@ -141,7 +141,8 @@ async fn hostile_requests_are_refused_while_honest_clients_are_served() {
         );
     }
 
-    let absurd = b"POST /topics/t HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: 99999999999999999999\r\n\r\n{}";
+    let absurd = b"POST /topics/t HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\n\
+        Content-Length: 99999999999999999999\r\n\r\n{}";
     let (absurd_status, _) = raw(&ponte, absurd);
     let many = format!(
         "GET /health HTTP/1.1\r\nHost: p\r\n{}Connection: close\r\n\r\n",

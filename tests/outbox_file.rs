@@ -153,11 +153,13 @@ async fn an_outbox_left_by_the_old_middleware_is_adopted_and_its_pending_rows_pu
     let db = dir.path().join("outbox.db");
     sqlite3(
         &db,
-        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT UNIQUE NOT NULL, \
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+         message_id TEXT UNIQUE NOT NULL, \
          topic TEXT NOT NULL, key TEXT, value TEXT NOT NULL, timestamp INTEGER NOT NULL, \
          status TEXT DEFAULT 'pending', retry_count INTEGER DEFAULT 0, last_error TEXT, \
          created_at INTEGER, sent_at INTEGER, kafka_offset TEXT, kafka_partition INTEGER); \
-         INSERT INTO outbox (message_id, topic, key, value, timestamp, status, retry_count, created_at) VALUES \
+         INSERT INTO outbox \
+         (message_id, topic, key, value, timestamp, status, retry_count, created_at) VALUES \
          ('legado-1', 'legado', 'k1', '{\"a\":1}', 1729504200000, 'sent', 0, 1729504200000), \
          ('legado-2', 'legado', 'k2', '{\"a\":2}', 1729504200001, 'pending', 0, 1729504200001), \
          ('legado-3', 'legado', NULL, '{\"a\":3}', 1729504200002, 'failed', 3, 1729504200002);",

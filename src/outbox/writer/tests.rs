@@ -153,25 +153,31 @@ fn records_waiting_together_share_one_commit_each_batch() {
     assert_eq!(relayed, ids, "the relay receives every record, in order");
 }
 
-#[test]
-fn a_record_that_cannot_be_stored_does_not_fail_its_neighbours() {
+/// Runs a writer over what `queued` put in its queue, until it stops; returns
+/// the answers the queued records got.
+fn answers_of(
+    limits: WriterLimits,
+    queued: impl FnOnce(&Outbox) -> Vec<Answer>,
+) -> Vec<Result<Appended, OutboxError>> {
     let dir = tempfile::tempdir().expect("dir");
     let (outbox, commands, _, store) = start(&dir);
-    let answers = queue(&outbox, [record(1), record(2), record(1), record(3)]);
+    let answers = queued(&outbox);
     let (relay, _handed_over) = mpsc::channel(64);
 
-    let writer = spawn_writer(
-        store,
-        &outbox,
-        commands,
-        relay,
-        limits(64, u64::MAX),
-        metrics(),
-    );
-    let stored: Vec<bool> = results(answers).iter().map(Result::is_ok).collect();
+    let writer = spawn_writer(store, &outbox, commands, relay, limits, metrics());
+    let outcomes = results(answers);
     drop(outbox);
     writer.expect("writer").join().expect("writer stops");
+    outcomes
+}
 
+#[test]
+fn a_record_that_cannot_be_stored_does_not_fail_its_neighbours() {
+    let records = [record(1), record(2), record(1), record(3)];
+
+    let outcomes = answers_of(limits(64, u64::MAX), |outbox| queue(outbox, records));
+
+    let stored: Vec<bool> = outcomes.iter().map(Result::is_ok).collect();
     assert_eq!(
         stored,
         [true, true, false, true],
@@ -181,15 +187,7 @@ fn a_record_that_cannot_be_stored_does_not_fail_its_neighbours() {
 
 #[test]
 fn a_full_outbox_refuses_new_records_and_keeps_the_stored_ones() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (outbox, commands, _, store) = start(&dir);
-    let answers = queue(&outbox, (0..5).map(record));
-    let (relay, _handed_over) = mpsc::channel(64);
-
-    let writer = spawn_writer(store, &outbox, commands, relay, limits(64, 3), metrics());
-    let outcomes = results(answers);
-    drop(outbox);
-    writer.expect("writer").join().expect("writer stops");
+    let outcomes = answers_of(limits(64, 3), |outbox| queue(outbox, (0..5).map(record)));
 
     let refused: Vec<bool> = outcomes
         .iter()
@@ -200,26 +198,13 @@ fn a_full_outbox_refuses_new_records_and_keeps_the_stored_ones() {
 
 #[test]
 fn records_offered_after_close_are_refused_as_shutting_down() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (outbox, commands, _, store) = start(&dir);
-    outbox
-        .commands
-        .try_send(Command::Close)
-        .expect("queue has room");
-    let answers = queue(&outbox, [record(1)]);
-    let (relay, _handed_over) = mpsc::channel(64);
-
-    let writer = spawn_writer(
-        store,
-        &outbox,
-        commands,
-        relay,
-        limits(64, u64::MAX),
-        metrics(),
-    );
-    let outcomes = results(answers);
-    drop(outbox);
-    writer.expect("writer").join().expect("writer stops");
+    let outcomes = answers_of(limits(64, u64::MAX), |outbox| {
+        outbox
+            .commands
+            .try_send(Command::Close)
+            .expect("queue has room");
+        queue(outbox, [record(1)])
+    });
 
     assert_eq!(outcomes, [Err(OutboxError::ShuttingDown)]);
 }
