@@ -150,7 +150,9 @@ async fn a_client_certificate_stands_for_its_api_key() {
         ]
         .concat(),
     );
-    let without = curl(&ponte, &server.ca, "/topics/mtls", &post);
+    // Without a body: over HTTP/2, a refusal sent before the body is read ends in a
+    // stream reset that curl may report instead of the status (see the README).
+    let without = curl(&ponte, &server.ca, "/messages?status=sent", &[]);
 
     assert_eq!(with_certificate, 200);
     assert_eq!(without, 401);
