@@ -81,7 +81,11 @@ fn fill(path: &Path, count: usize, data: &str) -> Result<(), Box<dyn std::error:
         let records: Vec<Record> = (n..(n + BATCH).min(count))
             .map(|i| {
                 let key = format!("NF-{:06}", i % 1000);
-                Record::arriving("backlog".to_owned(), Some(key), data.to_owned())
+                Record::arriving(
+                    "backlog".to_owned(),
+                    Some(key.into_bytes()),
+                    Some(data.into()),
+                )
             })
             .collect();
         let appends: Vec<Append<'_>> = records

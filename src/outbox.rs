@@ -86,8 +86,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::record::{DeliveryWaiter, Record};
 
 pub use store::{
-    Append, Appended, AuditEntry, Backlog, Change, Commit, Idempotency, ListFilter, Outcome,
-    PurgeFilter, REPLAY_BATCH, ReplayFilter, RowView, Settled, StatusCounts, Store, StoreError,
+    Append, Appended, AuditEntry, Backlog, Change, Commit, Idempotency, KeyView, ListFilter,
+    Outcome, PurgeFilter, REPLAY_BATCH, ReplayFilter, RowView, Settled, StatusCounts, Store,
+    StoreError,
 };
 pub use writer::{Committed, WriterLimits, spawn_writer};
 
@@ -114,17 +115,8 @@ pub enum OutboxError {
 /// A request to the writer thread.
 #[derive(Debug)]
 pub enum Command {
-    /// Store a record; `answer` hears what became of it once that is durable.
-    Append {
-        /// The record to store.
-        record: Record,
-        /// The client's idempotency key, if it gave one.
-        idempotency: Option<Idempotency>,
-        /// Who waits for Kafka's report on this record, if anyone.
-        waiter: Option<DeliveryWaiter>,
-        /// Answered once the record is durable (or could not be stored).
-        answer: oneshot::Sender<Result<Appended, OutboxError>>,
-    },
+    /// Store records, all in one transaction: all are stored or none is.
+    Append(Vec<NewRecord>),
     /// Write down what Kafka said about a stored record, then run `then`.
     Outcome {
         /// The outcome.
@@ -153,6 +145,19 @@ pub enum Command {
     Audit(AuditEntry),
     /// Take no more records, and let the relay finish once it has sent what it has.
     Close,
+}
+
+/// One record to store, and who hears about it.
+#[derive(Debug)]
+pub struct NewRecord {
+    /// The record to store.
+    pub record: Record,
+    /// The client's idempotency key, if it gave one.
+    pub idempotency: Option<Idempotency>,
+    /// Who waits for Kafka's report on this record, if anyone.
+    pub waiter: Option<DeliveryWaiter>,
+    /// Answered once the record is durable (or could not be stored).
+    pub answer: oneshot::Sender<Result<Appended, OutboxError>>,
 }
 
 /// What the periodic cleanup removes: `sent` rows acknowledged before
@@ -228,13 +233,47 @@ impl Outbox {
         idempotency: Option<Idempotency>,
         waiter: Option<DeliveryWaiter>,
     ) -> Result<Appended, OutboxError> {
-        self.ask(|answer| Command::Append {
-            record,
-            idempotency,
-            waiter,
-            answer,
+        self.ask(|answer| {
+            Command::Append(vec![NewRecord {
+                record,
+                idempotency,
+                waiter,
+                answer,
+            }])
         })
         .await?
+    }
+
+    /// Stores several records in one transaction: all of them durably, or none
+    /// (then the error says why). Each is stored, or found to repeat an earlier
+    /// record, as [`Outbox::append`] does.
+    pub async fn append_all(
+        &self,
+        records: Vec<(Record, Option<Idempotency>, Option<DeliveryWaiter>)>,
+    ) -> Result<Vec<Appended>, OutboxError> {
+        let mut answers = Vec::with_capacity(records.len());
+        let group = records
+            .into_iter()
+            .map(|(record, idempotency, waiter)| {
+                let (answer, answered) = oneshot::channel();
+                answers.push(answered);
+                NewRecord {
+                    record,
+                    idempotency,
+                    waiter,
+                    answer,
+                }
+            })
+            .collect();
+        self.commands
+            .send(Command::Append(group))
+            .await
+            .map_err(|_| OutboxError::ShuttingDown)?;
+        let mut appended = Vec::with_capacity(answers.len());
+        for answered in answers {
+            appended.push(answered.await.map_err(|_| OutboxError::ShuttingDown)??);
+        }
+        Ok(appended)
     }
 
     /// Applies an operator's change; returns how many rows it touched.

@@ -3,6 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngExt;
+use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 /// One record on its way to Kafka.
@@ -12,28 +13,105 @@ pub struct Record {
     pub message_id: String,
     /// Target topic, already validated.
     pub topic: String,
-    /// Record key; `None` lets the partitioner choose.
-    pub key: Option<String>,
-    /// Record value: the JSON text of the client's `data`, byte for byte.
-    pub value: String,
-    /// Arrival time in milliseconds since the Unix epoch. The Kafka record carries
-    /// the time it was produced instead, as the old middleware's did: a record sent
-    /// days after arrival (a replay) with its arrival time could fall outside the
-    /// topic's retention at once, or be refused by brokers that bound timestamps.
+    /// Record key, as bytes; `None` lets the partitioner choose.
+    pub key: Option<Vec<u8>>,
+    /// Record value, as bytes: for the middleware's body the JSON text of the
+    /// client's `data`, byte for byte. `None` is a null value (a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// Headers the client asked for, sent before ponte's own.
+    pub headers: Vec<RecordHeader>,
+    /// The partition the client asked for; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// Arrival time in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+    /// The Kafka record timestamp the client asked for (ms since the epoch). Without
+    /// one the Kafka record carries the time it was produced, as the old
+    /// middleware's did: a record sent days after arrival (a replay) with its
+    /// arrival time could fall outside the topic's retention at once, or be
+    /// refused by brokers that bound timestamps.
+    pub kafka_timestamp_ms: Option<i64>,
+}
+
+/// One Kafka record header.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordHeader {
+    /// Header name.
+    pub name: String,
+    /// Header value; `None` for a header without one.
+    pub value: Option<Vec<u8>>,
 }
 
 impl Record {
-    /// Builds a record that arrived now, with a fresh message id.
-    pub fn arriving(topic: String, key: Option<String>, value: String) -> Self {
+    /// Builds a record that arrived now, with a fresh message id, no headers and
+    /// no partition or timestamp of its own.
+    pub fn arriving(topic: String, key: Option<Vec<u8>>, value: Option<Vec<u8>>) -> Self {
         let timestamp_ms = now_ms();
         Record {
             message_id: new_message_id(&topic, timestamp_ms),
             topic,
             key,
             value,
+            headers: Vec::new(),
+            partition: None,
             timestamp_ms,
+            kafka_timestamp_ms: None,
         }
+    }
+
+    /// Hex SHA-256 of what makes two requests the same record: topic, key, value,
+    /// and the headers, partition and timestamp the client chose. A record with
+    /// none of the last three hashes as the first releases of ponte hashed it, so
+    /// idempotency keys stored by them still match after an upgrade.
+    pub fn fingerprint(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hash = Sha256::new();
+        hash.update(self.topic.as_bytes());
+        hash.update([0]);
+        match &self.key {
+            Some(key) => {
+                hash.update([1]);
+                hash.update(key);
+            }
+            None => hash.update([0]),
+        }
+        hash.update([0]);
+        match &self.value {
+            Some(value) => hash.update(value),
+            None => hash.update([0xff, b'n', b'u', b'l', b'l']),
+        }
+        for header in &self.headers {
+            hash.update([0xfe]);
+            hash.update((header.name.len() as u64).to_be_bytes());
+            hash.update(header.name.as_bytes());
+            optional(&mut hash, header.value.as_deref());
+        }
+        if let Some(partition) = self.partition {
+            hash.update([0xfd]);
+            hash.update(partition.to_be_bytes());
+        }
+        if let Some(timestamp) = self.kafka_timestamp_ms {
+            hash.update([0xfc]);
+            hash.update(timestamp.to_be_bytes());
+        }
+        hash.finalize()
+            .iter()
+            .fold(String::with_capacity(64), |mut hex, byte| {
+                hex.push(char::from(HEX[usize::from(byte >> 4)]));
+                hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+                hex
+            })
+    }
+}
+
+/// Hashes an optional byte string so that `None` and every `Some` differ.
+fn optional(hash: &mut Sha256, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(bytes) => {
+            hash.update([1]);
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        }
+        None => hash.update([0]),
     }
 }
 
@@ -92,7 +170,7 @@ mod tests {
 
     #[test]
     fn message_ids_have_the_middleware_shape() {
-        let record = Record::arriving("notas".to_owned(), None, "{}".to_owned());
+        let record = Record::arriving("notas".to_owned(), None, Some(b"{}".to_vec()));
         let rest = record
             .message_id
             .strip_prefix("notas-")

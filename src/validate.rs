@@ -147,7 +147,8 @@ pub fn middleware_record(topic: String, body: &[u8]) -> Result<Submission, Inval
         .map(|raw| message_id(raw))
         .transpose()?;
 
-    let mut record = Record::arriving(topic, key, data.get().to_owned());
+    let value = data.get().as_bytes().to_vec();
+    let mut record = Record::arriving(topic, key.map(String::into_bytes), Some(value));
     let client_message_id = message_id.is_some();
     if let Some(message_id) = message_id {
         record.message_id = message_id;

@@ -10,7 +10,7 @@ use clap::Subcommand;
 use super::table::{print_json, progress, table, time};
 use crate::outbox::sqlite::SqliteStore;
 use crate::outbox::{
-    AuditEntry, Backlog, Change, ListFilter, REPLAY_BATCH, ReplayFilter, RowView, Store,
+    AuditEntry, Backlog, Change, KeyView, ListFilter, REPLAY_BATCH, ReplayFilter, RowView, Store,
 };
 use crate::validate;
 
@@ -189,7 +189,10 @@ fn print_detail(row: &RowView) {
     let lines = [
         ("message_id", row.message_id.clone()),
         ("topic", row.topic.clone()),
-        ("key", row.key.clone().unwrap_or_default()),
+        (
+            "key",
+            row.key.as_ref().map(KeyView::to_string).unwrap_or_default(),
+        ),
         ("status", row.status.clone()),
         ("attempts", row.attempts.to_string()),
         ("retry_count", row.retry_count.to_string()),

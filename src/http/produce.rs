@@ -20,7 +20,6 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use http_body_util::LengthLimitError;
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tower_http::timeout::TimeoutError;
 
@@ -31,8 +30,6 @@ use crate::outbox::{Appended, Idempotency, Outbox, RowView};
 use crate::record::{DeliveryReport, Placement, Record};
 use crate::relay::{Outgoing, Publisher, SendError};
 use crate::validate::{self, Invalid};
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Header carrying the client's idempotency key.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -254,31 +251,8 @@ fn idempotency(
     });
     Ok(key.map(|key| Idempotency {
         key,
-        fingerprint: fingerprint(record),
+        fingerprint: record.fingerprint(),
     }))
-}
-
-/// Hash of what makes two requests the same record: topic, key and value.
-fn fingerprint(record: &Record) -> String {
-    let mut hash = Sha256::new();
-    hash.update(record.topic.as_bytes());
-    hash.update([0]);
-    match &record.key {
-        Some(key) => {
-            hash.update([1]);
-            hash.update(key.as_bytes());
-        }
-        None => hash.update([0]),
-    }
-    hash.update([0]);
-    hash.update(record.value.as_bytes());
-    hash.finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            hex.push(char::from(HEX[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
-            hex
-        })
 }
 
 fn wants_async(headers: &HeaderMap, query: &HashMap<String, String>) -> bool {

@@ -51,7 +51,7 @@ const CONTRACT_COLUMNS: [&str; 13] = [
 ];
 
 /// Columns ponte adds, with their definitions.
-const PONTE_COLUMNS: [(&str, &str); 6] = [
+const PONTE_COLUMNS: [(&str, &str); 10] = [
     // When a record that failed for a reason of its own is due again (ms); also
     // set (to 0) by operators' retries and replays. NULL for the ordinary path.
     ("next_attempt_at", "INTEGER"),
@@ -63,6 +63,16 @@ const PONTE_COLUMNS: [(&str, &str); 6] = [
     ("dead_lettered_at", "INTEGER"),
     ("idempotency_key", "TEXT"),
     ("fingerprint", "TEXT"),
+    // The client's Kafka headers, as a JSON array of {"name", "value" (base64)};
+    // NULL without any.
+    ("headers", "TEXT"),
+    // The partition the client asked for; NULL lets the partitioner choose.
+    ("target_partition", "INTEGER"),
+    // The Kafka record timestamp the client asked for (ms); NULL for send time.
+    ("record_timestamp", "INTEGER"),
+    // 1 for a record whose Kafka value is null (a tombstone); `value` is then ''.
+    // Keys and values that are not UTF-8 are stored as BLOBs in `key` and `value`.
+    ("null_value", "INTEGER"),
 ];
 
 const INDEXES: &str = "

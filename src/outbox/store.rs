@@ -128,7 +128,8 @@ pub struct RowView {
     /// Target topic.
     pub topic: String,
     /// Record key.
-    pub key: Option<String>,
+    #[serde(flatten)]
+    pub key: Option<KeyView>,
     /// `pending`, `sent`, `failed` or `dlq`.
     pub status: String,
     /// Sends that failed, of any kind.
@@ -154,6 +155,26 @@ pub struct RowView {
     /// Fingerprint of the request, when it carried an idempotency key.
     #[serde(skip)]
     pub fingerprint: Option<String>,
+}
+
+/// A record key as the status API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum KeyView {
+    /// A UTF-8 key, as text.
+    #[serde(rename = "key")]
+    Text(String),
+    /// Any other key, in base64.
+    #[serde(rename = "key_base64")]
+    Binary(String),
+}
+
+impl std::fmt::Display for KeyView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyView::Text(text) => f.write_str(text),
+            KeyView::Binary(base64) => write!(f, "base64:{base64}"),
+        }
+    }
 }
 
 impl RowView {

@@ -7,10 +7,10 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::store::{
-    Append as StoreAppend, Appended, AuditEntry, Change, Idempotency, Outcome, PurgeFilter, Store,
+    Append as StoreAppend, Appended, AuditEntry, Change, Outcome, PurgeFilter, Store,
 };
-use super::{AfterCommit, Command, OutboxError, Retention, WriteHealth};
-use crate::record::{DeliveryWaiter, Record, StoredRecord};
+use super::{AfterCommit, Command, NewRecord, OutboxError, Retention, WriteHealth};
+use crate::record::{DeliveryWaiter, StoredRecord};
 use crate::telemetry::Metrics;
 
 /// Most delivery outcomes written in one commit, beside the appended records.
@@ -41,18 +41,14 @@ pub struct WriterLimits {
     pub max_unsent: u64,
 }
 
-struct Append {
-    record: Record,
-    idempotency: Option<Idempotency>,
-    waiter: Option<DeliveryWaiter>,
-    answer: oneshot::Sender<Result<Appended, OutboxError>>,
-}
-
 type ChangeRequest = (Change, oneshot::Sender<Result<u64, OutboxError>>);
 
 #[derive(Default)]
 struct Batch {
-    appends: Vec<Append>,
+    appends: Vec<NewRecord>,
+    /// How many of `appends` each request brought, in order: a request's records
+    /// are stored together or not at all.
+    groups: Vec<usize>,
     outcomes: Vec<Outcome>,
     then: Vec<AfterCommit>,
     changes: Vec<ChangeRequest>,
@@ -117,7 +113,7 @@ impl<S: Store> Writer<S> {
                 };
                 self.take(next, &mut batch);
             }
-            self.commit(batch.appends, batch.outcomes, batch.then);
+            self.commit(batch.appends, &batch.groups, batch.outcomes, batch.then);
             for (change, answer) in batch.changes {
                 let _ = answer.send(self.apply(&change));
             }
@@ -135,20 +131,15 @@ impl<S: Store> Writer<S> {
 
     fn take(&mut self, command: Command, batch: &mut Batch) {
         match command {
-            Command::Append {
-                record,
-                idempotency,
-                waiter,
-                answer,
-            } => match self.admission(batch.appends.len()) {
-                Ok(()) => batch.appends.push(Append {
-                    record,
-                    idempotency,
-                    waiter,
-                    answer,
-                }),
+            Command::Append(group) => match self.admission(batch.appends.len(), group.len()) {
+                Ok(()) => {
+                    batch.groups.push(group.len());
+                    batch.appends.extend(group);
+                }
                 Err(refusal) => {
-                    let _ = answer.send(Err(refusal));
+                    for new in group {
+                        let _ = new.answer.send(Err(refusal.clone()));
+                    }
                 }
             },
             Command::Outcome { outcome, then } => {
@@ -164,12 +155,13 @@ impl<S: Store> Writer<S> {
         }
     }
 
-    /// Whether one more record may join a batch that already has `queued` records.
-    fn admission(&self, queued: usize) -> Result<(), OutboxError> {
+    /// Whether `more` records may join a batch that already has `queued` records.
+    fn admission(&self, queued: usize, more: usize) -> Result<(), OutboxError> {
         if self.relay.is_none() {
             return Err(OutboxError::ShuttingDown);
         }
-        if self.unsent.saturating_add(queued as u64) >= self.limits.max_unsent {
+        let after = self.unsent.saturating_add((queued + more) as u64);
+        if after > self.limits.max_unsent {
             return Err(OutboxError::Full {
                 limit: self.limits.max_unsent,
             });
@@ -177,7 +169,13 @@ impl<S: Store> Writer<S> {
         Ok(())
     }
 
-    fn commit(&mut self, appends: Vec<Append>, outcomes: Vec<Outcome>, then: Vec<AfterCommit>) {
+    fn commit(
+        &mut self,
+        appends: Vec<NewRecord>,
+        groups: &[usize],
+        outcomes: Vec<Outcome>,
+        then: Vec<AfterCommit>,
+    ) {
         if appends.is_empty() && outcomes.is_empty() {
             return;
         }
@@ -201,16 +199,18 @@ impl<S: Store> Writer<S> {
                 then.into_iter().for_each(AfterCommit::run);
                 self.hand_over(appends, commit.appended);
             }
-            Err(err) if appends.len() > 1 => {
-                // One bad record must not fail its neighbours: retry them alone.
+            Err(err) if groups.len() > 1 || (!groups.is_empty() && !outcomes.is_empty()) => {
+                // One bad request must not fail its neighbours: retry each alone.
                 tracing::warn!(
                     error = %err,
-                    records = appends.len(),
-                    "group commit failed, retrying records one by one"
+                    requests = groups.len(),
+                    "group commit failed, retrying requests one by one"
                 );
-                self.commit(Vec::new(), outcomes, then);
-                for append in appends {
-                    self.commit(vec![append], Vec::new(), Vec::new());
+                self.commit(Vec::new(), &[], outcomes, then);
+                let mut appends = appends.into_iter();
+                for &size in groups {
+                    let group: Vec<NewRecord> = appends.by_ref().take(size).collect();
+                    self.commit(group, &[size], Vec::new(), Vec::new());
                 }
             }
             Err(err) => {
@@ -227,7 +227,7 @@ impl<S: Store> Writer<S> {
     }
 
     /// Answers each client and passes new records on to the relay, in id order.
-    fn hand_over(&mut self, appends: Vec<Append>, appended: Vec<Appended>) {
+    fn hand_over(&mut self, appends: Vec<NewRecord>, appended: Vec<Appended>) {
         let mut batch = Vec::with_capacity(appends.len());
         for (append, result) in appends.into_iter().zip(appended) {
             if let Appended::Stored(id) = result {

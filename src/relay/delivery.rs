@@ -413,9 +413,18 @@ impl Publisher {
             .map_err(|(reason, _)| reason)
     }
 
+    /// The client's headers, then ponte's: `message-id` and `source`.
     fn headers(&self, record: &Record) -> OwnedHeaders {
-        OwnedHeaders::new_with_capacity(5)
-            .insert(text_header("message-id", &record.message_id))
+        let own = record.headers.iter().fold(
+            OwnedHeaders::new_with_capacity(record.headers.len() + 5),
+            |headers, header| {
+                headers.insert(Header {
+                    key: &header.name,
+                    value: header.value.as_deref(),
+                })
+            },
+        );
+        own.insert(text_header("message-id", &record.message_id))
             .insert(text_header("source", &self.source))
     }
 
@@ -426,11 +435,21 @@ impl Publisher {
         headers: OwnedHeaders,
         in_flight: InFlight,
     ) -> Result<(), (SendError, Option<DeliveryWaiter>)> {
-        let mut outgoing = BaseRecord::with_opaque_to(topic, Box::new(in_flight))
-            .payload(&record.value)
+        let mut outgoing = BaseRecord::<[u8], [u8], _>::with_opaque_to(topic, Box::new(in_flight))
             .headers(headers);
+        if let Some(value) = &record.value {
+            outgoing = outgoing.payload(value.as_slice());
+        }
         if let Some(key) = &record.key {
-            outgoing = outgoing.key(key);
+            outgoing = outgoing.key(key.as_slice());
+        }
+        // A dead-letter copy goes wherever the dead-letter topic's partitioner
+        // puts it: the original partition may not exist there.
+        if let Some(partition) = record.partition.filter(|_| topic == record.topic) {
+            outgoing = outgoing.partition(partition);
+        }
+        if let Some(timestamp) = record.kafka_timestamp_ms {
+            outgoing = outgoing.timestamp(timestamp);
         }
         self.producer.send(outgoing).map_err(|(error, returned)| {
             let reason = match error.rdkafka_error_code() {
@@ -486,7 +505,6 @@ fn text_header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
 
 impl Lane {
     fn of_message(topic: &str, key: Option<&[u8]>, in_flight: &InFlight) -> Lane {
-        let key = key.map(String::from_utf8_lossy);
-        Lane::of(topic, key.as_deref(), in_flight.row_id.unwrap_or_default())
+        Lane::of(topic, key, in_flight.row_id.unwrap_or_default())
     }
 }

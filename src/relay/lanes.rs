@@ -14,8 +14,8 @@ pub enum Lane {
     Keyed {
         /// The topic.
         topic: String,
-        /// The key.
-        key: String,
+        /// The key's bytes.
+        key: Vec<u8>,
     },
     /// A record without a key, by row id.
     Alone(i64),
@@ -23,11 +23,11 @@ pub enum Lane {
 
 impl Lane {
     /// The lane of row `id` with this topic and key.
-    pub fn of(topic: &str, key: Option<&str>, id: i64) -> Lane {
+    pub fn of(topic: &str, key: Option<&[u8]>, id: i64) -> Lane {
         match key {
             Some(key) => Lane::Keyed {
                 topic: topic.to_owned(),
-                key: key.to_owned(),
+                key: key.to_vec(),
             },
             None => Lane::Alone(id),
         }
@@ -76,7 +76,7 @@ mod tests {
     use super::*;
 
     fn keyed(key: &str) -> Lane {
-        Lane::of("t", Some(key), 0)
+        Lane::of("t", Some(key.as_bytes()), 0)
     }
 
     #[test]
@@ -87,7 +87,7 @@ mod tests {
         assert!(lanes.holds_back(&keyed("a"), 11));
         assert!(!lanes.holds_back(&keyed("a"), 10), "the head itself may go");
         assert!(!lanes.holds_back(&keyed("b"), 11));
-        assert!(!lanes.holds_back(&Lane::of("other", Some("a"), 0), 11));
+        assert!(!lanes.holds_back(&Lane::of("other", Some(b"a"), 0), 11));
     }
 
     #[test]

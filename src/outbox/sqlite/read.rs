@@ -1,10 +1,15 @@
 //! The SQLite store's reads, on read-only connections: what the relay must send,
 //! and what the status API shows.
 
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rusqlite::types::{FromSqlError, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::outbox::store::{Backlog, ListFilter, RowView, StatusCounts, StoreError};
-use crate::record::{Record, StoredRecord};
+use crate::outbox::store::{Backlog, KeyView, ListFilter, RowView, StatusCounts, StoreError};
+use crate::record::{Record, RecordHeader, StoredRecord};
 
 /// Columns of [`RowView`], in the order [`view`] reads them.
 pub(super) const VIEW_COLUMNS: &str = "id, message_id, topic, key, coalesce(status, 'pending'),
@@ -13,8 +18,16 @@ pub(super) const VIEW_COLUMNS: &str = "id, message_id, topic, key, coalesce(stat
     kafka_partition, kafka_offset, fingerprint, failure_class";
 
 /// Columns of [`StoredRecord`], in the order [`stored`] reads them.
-const RECORD_COLUMNS: &str =
-    "id, message_id, topic, key, value, timestamp, coalesce(retry_count, 0), next_attempt_at";
+const RECORD_COLUMNS: &str = "id, message_id, topic, key, value, timestamp,
+    coalesce(retry_count, 0), next_attempt_at, headers, target_partition, record_timestamp,
+    coalesce(null_value, 0)";
+
+/// One header as the `headers` column keeps it: the value in base64.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct StoredHeader<'a> {
+    pub(super) name: Cow<'a, str>,
+    pub(super) value: Option<Cow<'a, str>>,
+}
 
 /// Reads a row selected with [`VIEW_COLUMNS`].
 pub(super) fn view(row: &Row<'_>) -> rusqlite::Result<RowView> {
@@ -23,7 +36,10 @@ pub(super) fn view(row: &Row<'_>) -> rusqlite::Result<RowView> {
         id: row.get(0)?,
         message_id: row.get(1)?,
         topic: row.get(2)?,
-        key: row.get(3)?,
+        key: bytes(row, 3)?.map(|key| match String::from_utf8(key) {
+            Ok(text) => KeyView::Text(text),
+            Err(binary) => KeyView::Binary(STANDARD.encode(binary.as_bytes())),
+        }),
         status: row.get(4)?,
         attempts: row.get(5)?,
         retry_count: row.get(6)?,
@@ -40,18 +56,63 @@ pub(super) fn view(row: &Row<'_>) -> rusqlite::Result<RowView> {
 }
 
 fn stored(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
+    let null_value: i64 = row.get(11)?;
+    let value = bytes(row, 4)?.unwrap_or_default();
     Ok(StoredRecord {
         id: row.get(0)?,
         record: Record {
             message_id: row.get(1)?,
             topic: row.get(2)?,
-            key: row.get(3)?,
-            value: row.get(4)?,
+            key: bytes(row, 3)?,
+            value: (null_value == 0).then_some(value),
+            headers: decode_headers(row.get::<_, Option<String>>(8)?.as_deref())
+                .map_err(|err| FromSqlError::Other(err.into()))
+                .map_err(|err| {
+                    rusqlite::Error::FromSqlConversionFailure(8, Type::Text, err.into())
+                })?,
+            partition: row.get(9)?,
             timestamp_ms: row.get(5)?,
+            kafka_timestamp_ms: row.get(10)?,
         },
         retry_count: row.get(6)?,
         next_attempt_at_ms: row.get(7)?,
     })
+}
+
+/// A key or value column: TEXT and BLOB both read as their bytes.
+fn bytes(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+    match row.get_ref(index)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => Ok(Some(bytes.to_vec())),
+        ValueRef::Integer(n) => Ok(Some(n.to_string().into_bytes())),
+        ValueRef::Real(x) => Ok(Some(x.to_string().into_bytes())),
+    }
+}
+
+/// The `headers` column back into headers.
+fn decode_headers(column: Option<&str>) -> Result<Vec<RecordHeader>, String> {
+    let Some(column) = column else {
+        return Ok(Vec::new());
+    };
+    let stored: Vec<StoredHeader<'_>> =
+        serde_json::from_str(column).map_err(|err| format!("headers column: {err}"))?;
+    stored
+        .into_iter()
+        .map(|h| {
+            let value = match h.value {
+                Some(text) => Some(
+                    STANDARD
+                        .decode(text.as_bytes())
+                        .map_err(|err| format!("header {}: {err}", h.name))?,
+                ),
+                None => None,
+            };
+            Ok(RecordHeader {
+                name: h.name.into_owned(),
+                value,
+            })
+        })
+        .collect()
 }
 
 /// Read-only connection for finding unsent rows, counting them and showing them.

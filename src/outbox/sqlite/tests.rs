@@ -5,15 +5,18 @@ use crate::outbox::store::{
     Append, Appended, Backlog, Change, Idempotency, ListFilter, Outcome, PurgeFilter, ReplayFilter,
     Settled, Store,
 };
-use crate::record::{Placement, Record};
+use crate::record::{Placement, Record, RecordHeader};
 
 fn record(n: usize) -> Record {
     Record {
         message_id: format!("t-1-{n:012}"),
         topic: "t".to_owned(),
-        key: Some(format!("k{}", n % 3)),
-        value: format!("{{\"n\":{n}}}"),
+        key: Some(format!("k{}", n % 3).into_bytes()),
+        value: Some(format!("{{\"n\":{n}}}").into_bytes()),
+        headers: Vec::new(),
+        partition: None,
         timestamp_ms: 1_000 + n as i64,
+        kafka_timestamp_ms: None,
     }
 }
 
@@ -531,5 +534,56 @@ fn purging_and_reclaiming_gives_freed_pages_back_to_the_file_system() {
         pages(&store) < before / 2,
         "{} pages left of {before}",
         pages(&store)
+    );
+}
+
+#[test]
+fn binary_keys_null_values_headers_partitions_and_timestamps_survive_the_outbox() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("outbox.db");
+    let mut store = SqliteStore::open(&path).expect("open");
+    let mut tombstone = record(0);
+    tombstone.key = Some(vec![0xff, 0x00, 0xfe]);
+    tombstone.value = None;
+    tombstone.headers = vec![
+        RecordHeader {
+            name: "trace".to_owned(),
+            value: Some(vec![0, 1, 2, 0xff]),
+        },
+        RecordHeader {
+            name: "empty".to_owned(),
+            value: None,
+        },
+    ];
+    tombstone.partition = Some(3);
+    tombstone.kafka_timestamp_ms = Some(1_612_552_482_000);
+    let text = record(1);
+    let records = [tombstone, text];
+    store.commit(&plain(&records), &[]).expect("commit");
+
+    let mut backlog = store.backlog().expect("backlog");
+    let read: Vec<Record> = backlog
+        .unsent(0, None, 10)
+        .expect("unsent")
+        .into_iter()
+        .map(|stored| stored.record)
+        .collect();
+    assert_eq!(read, records);
+
+    let check = Connection::open(&path).expect("open for checking");
+    let types: Vec<(String, String)> = check
+        .prepare("SELECT typeof(key), typeof(value) FROM outbox ORDER BY id")
+        .expect("prepare")
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        types,
+        [
+            ("blob".to_owned(), "text".to_owned()),
+            ("text".to_owned(), "text".to_owned())
+        ],
+        "UTF-8 stays TEXT for the middleware's tools; other bytes are BLOBs"
     );
 }

@@ -1,15 +1,20 @@
 //! The SQLite store's writes: group commits, delivery outcomes and operators'
 //! changes.
 
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStore;
-use super::read::{VIEW_COLUMNS, view};
+use super::read::{StoredHeader, VIEW_COLUMNS, view};
 use crate::outbox::store::{
     Append, Appended, AuditEntry, Change, Commit, Outcome, PurgeFilter, RowView, Settled, Store,
     StoreError,
 };
-use crate::record::now_ms;
+use crate::record::{RecordHeader, now_ms};
 
 impl Store for SqliteStore {
     fn commit(
@@ -126,19 +131,52 @@ fn append(
 
     let mut insert = connection.prepare_cached(
         "INSERT INTO outbox (message_id, topic, key, value, timestamp, status, retry_count,
-                             attempts, created_at, idempotency_key, fingerprint)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?5, ?6, ?7)",
+                             attempts, created_at, idempotency_key, fingerprint, headers,
+                             target_partition, record_timestamp, null_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     insert.execute(params![
         record.message_id,
         record.topic,
-        record.key,
-        record.value,
+        record.key.as_deref().map(Bytes),
+        Bytes(record.value.as_deref().unwrap_or_default()),
         record.timestamp_ms,
         append.idempotency.map(|i| &i.key),
         append.idempotency.map(|i| &i.fingerprint),
+        encode_headers(&record.headers),
+        record.partition,
+        record.kafka_timestamp_ms,
+        record.value.is_none().then_some(1),
     ])?;
     Ok(Appended::Stored(connection.last_insert_rowid()))
+}
+
+/// Bytes stored as TEXT when they are UTF-8, so that the old middleware's tools
+/// and `sqlite3` show JSON as JSON, and as a BLOB otherwise.
+struct Bytes<'a>(&'a [u8]);
+
+impl ToSql for Bytes<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match std::str::from_utf8(self.0) {
+            Ok(_) => ValueRef::Text(self.0),
+            Err(_) => ValueRef::Blob(self.0),
+        }))
+    }
+}
+
+/// The client's headers as the JSON kept in the `headers` column; `None` without.
+fn encode_headers(headers: &[RecordHeader]) -> Option<String> {
+    if headers.is_empty() {
+        return None;
+    }
+    let stored: Vec<StoredHeader<'_>> = headers
+        .iter()
+        .map(|h| StoredHeader {
+            name: Cow::Borrowed(&h.name),
+            value: h.value.as_deref().map(|v| Cow::Owned(STANDARD.encode(v))),
+        })
+        .collect();
+    serde_json::to_string(&stored).ok()
 }
 
 fn view_where(

@@ -5,6 +5,7 @@ use super::*;
 use crate::outbox::Outbox;
 use crate::outbox::sqlite::SqliteStore;
 use crate::outbox::store::{Commit, StoreError};
+use crate::record::Record;
 
 /// The real SQLite store, counting its commits.
 struct CountingStore {
@@ -52,8 +53,11 @@ fn record(n: usize) -> Record {
         message_id: format!("m-{n}"),
         topic: "t".to_owned(),
         key: None,
-        value: "{}".to_owned(),
+        value: Some(b"{}".to_vec()),
+        headers: Vec::new(),
+        partition: None,
         timestamp_ms: 0,
+        kafka_timestamp_ms: None,
     }
 }
 
@@ -65,12 +69,12 @@ fn queue(outbox: &Outbox, records: impl IntoIterator<Item = Record>) -> Vec<Answ
         .into_iter()
         .map(|record| {
             let (answer, answered) = oneshot::channel();
-            let command = Command::Append {
+            let command = Command::Append(vec![NewRecord {
                 record,
                 idempotency: None,
                 waiter: None,
                 answer,
-            };
+            }]);
             outbox.commands.try_send(command).expect("queue has room");
             answered
         })
@@ -207,4 +211,57 @@ fn records_offered_after_close_are_refused_as_shutting_down() {
     });
 
     assert_eq!(outcomes, [Err(OutboxError::ShuttingDown)]);
+}
+
+/// Queues `records` as one request, whose records are stored together.
+fn queue_together(outbox: &Outbox, records: impl IntoIterator<Item = Record>) -> Vec<Answer> {
+    let mut answers = Vec::new();
+    let group = records
+        .into_iter()
+        .map(|record| {
+            let (answer, answered) = oneshot::channel();
+            answers.push(answered);
+            NewRecord {
+                record,
+                idempotency: None,
+                waiter: None,
+                answer,
+            }
+        })
+        .collect();
+    outbox
+        .commands
+        .try_send(Command::Append(group))
+        .expect("queue has room");
+    answers
+}
+
+#[test]
+fn a_request_whose_record_cannot_be_stored_stores_none_of_its_records() {
+    let outcomes = answers_of(limits(64, u64::MAX), |outbox| {
+        let mut answers = queue(outbox, [record(1)]);
+        // The second record of this request repeats a stored message id.
+        answers.extend(queue_together(outbox, [record(2), record(1), record(3)]));
+        answers.extend(queue(outbox, [record(4)]));
+        answers
+    });
+
+    let stored: Vec<bool> = outcomes.iter().map(Result::is_ok).collect();
+    assert_eq!(stored, [true, false, false, false, true]);
+}
+
+#[test]
+fn a_request_that_would_overfill_the_outbox_is_refused_whole() {
+    let outcomes = answers_of(limits(64, 4), |outbox| {
+        let mut answers = queue_together(outbox, (0..3).map(record));
+        answers.extend(queue_together(outbox, (3..5).map(record)));
+        answers.extend(queue_together(outbox, [record(5)]));
+        answers
+    });
+
+    let refused: Vec<bool> = outcomes
+        .iter()
+        .map(|r| *r == Err(OutboxError::Full { limit: 4 }))
+        .collect();
+    assert_eq!(refused, [false, false, false, true, true, false]);
 }
