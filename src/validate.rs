@@ -4,6 +4,7 @@
 //! to fix; [`crate::http::error`] decides the HTTP status for each.
 
 mod bodies;
+pub mod rest_proxy;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -77,6 +78,26 @@ pub enum Invalid {
     /// An operator route's body is not what it takes.
     #[error("{0}")]
     Body(String),
+    /// One record of a REST Proxy request is not usable; nothing was stored.
+    #[error("{at} {reason}; no record of this request was stored")]
+    Record {
+        /// Where in the body, such as `records[2].value`.
+        at: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A schema-registry format request has keys but no key schema.
+    #[error(
+        "request includes keys but no key_schema or key_schema_id; schema registry formats \
+         (avro, protobuf, jsonschema) are not supported by ponte yet: use json or binary"
+    )]
+    KeySchemaMissing,
+    /// A schema-registry format request has values but no value schema.
+    #[error(
+        "request includes values but no value_schema or value_schema_id; schema registry \
+         formats (avro, protobuf, jsonschema) are not supported by ponte yet: use json or binary"
+    )]
+    ValueSchemaMissing,
     /// `key` is present but not a string.
     #[error("\"key\" must be a string or null, not {found}")]
     KeyNotString {
@@ -190,7 +211,7 @@ pub fn within_limits(body: &[u8], record: &Record, limits: BodyLimits) -> Result
 /// outside strings. Run on text the JSON parser has already accepted, it needs
 /// no other grammar; a raw value is kept unparsed, so the parser's own depth
 /// limit does not apply to it.
-fn nesting_depth(json: &[u8]) -> usize {
+pub(crate) fn nesting_depth(json: &[u8]) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
     let (mut in_string, mut escaped) = (false, false);
     for &byte in json {

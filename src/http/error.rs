@@ -148,8 +148,15 @@ impl ApiError {
                 | Invalid::KeyNotString { .. }
                 | Invalid::KeyTooLong { .. }
                 | Invalid::TooDeep { .. }
-                | Invalid::BadMessageId,
+                | Invalid::BadMessageId
+                | Invalid::Record { .. },
             ) => (StatusCode::UNPROCESSABLE_ENTITY, 42206),
+            ApiError::Invalid(Invalid::KeySchemaMissing) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, 42201)
+            }
+            ApiError::Invalid(Invalid::ValueSchemaMissing) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, 42202)
+            }
             ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, 40801),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 42901),
             ApiError::UnknownRoute { .. } => (StatusCode::NOT_FOUND, 40400),
