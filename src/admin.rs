@@ -4,11 +4,12 @@
 //! and see the brokers and the cluster id. Metadata calls block, so they run on
 //! tokio's blocking pool.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
@@ -110,10 +111,14 @@ pub struct BrokerInfo {
 pub struct TopicSpec {
     /// Its name (already validated).
     pub name: String,
-    /// Number of partitions.
+    /// Number of partitions; -1 for the brokers' default.
     pub partitions: i32,
-    /// Copies of each partition.
+    /// Copies of each partition; -1 for the brokers' default.
     pub replication_factor: i32,
+    /// Topic configuration, such as `cleanup.policy = compact`.
+    pub configs: Vec<(String, String)>,
+    /// Only check that Kafka would create it.
+    pub validate_only: bool,
 }
 
 /// The admin connection to the cluster; cheap to clone.
@@ -122,6 +127,8 @@ pub struct Admin {
     client: Arc<AdminClient<DefaultClientContext>>,
     /// The cluster id, once known; it does not change while ponte runs.
     cluster_id: Arc<tokio::sync::OnceCell<String>>,
+    /// Partition counts seen lately, by topic, with when they were seen.
+    partition_counts: Arc<Mutex<HashMap<String, (usize, Instant)>>>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -142,16 +149,23 @@ impl Admin {
         Ok(Admin {
             client: Arc::new(config.create()?),
             cluster_id: Arc::new(tokio::sync::OnceCell::new()),
+            partition_counts: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
     async fn metadata(&self, topic: Option<String>) -> Result<Metadata, AdminError> {
+        self.metadata_within(topic, REQUEST_TIMEOUT).await
+    }
+
+    async fn metadata_within(
+        &self,
+        topic: Option<String>,
+        timeout: Duration,
+    ) -> Result<Metadata, AdminError> {
         let client = Arc::clone(&self.client);
         let asked = topic.clone().unwrap_or_default();
         tokio::task::spawn_blocking(move || {
-            client
-                .inner()
-                .fetch_metadata(topic.as_deref(), REQUEST_TIMEOUT)
+            client.inner().fetch_metadata(topic.as_deref(), timeout)
         })
         .await
         .map_err(|err| AdminError::Kafka(err.to_string()))?
@@ -173,7 +187,17 @@ impl Admin {
 
     /// One topic's partitions, leaders, replicas and in-sync replicas.
     pub async fn describe(&self, topic: &str) -> Result<TopicInfo, AdminError> {
-        let metadata = self.metadata(Some(topic.to_owned())).await?;
+        self.describe_within(topic, REQUEST_TIMEOUT).await
+    }
+
+    async fn describe_within(
+        &self,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<TopicInfo, AdminError> {
+        let metadata = self
+            .metadata_within(Some(topic.to_owned()), timeout)
+            .await?;
         let found = metadata
             .topics()
             .iter()
@@ -182,20 +206,70 @@ impl Admin {
         if found.error().is_some() || found.partitions().is_empty() {
             return Err(AdminError::TopicNotFound(topic.to_owned()));
         }
-        let partitions = found
-            .partitions()
+        let info = topic_info(found);
+        self.remember(&info);
+        Ok(info)
+    }
+
+    /// Every topic's partitions, without Kafka's internal topics, by name.
+    pub async fn describe_all(&self) -> Result<Vec<TopicInfo>, AdminError> {
+        let metadata = self.metadata(None).await?;
+        let mut topics: Vec<TopicInfo> = metadata
+            .topics()
             .iter()
-            .map(|p| PartitionInfo {
-                partition: p.id(),
-                leader: p.leader(),
-                replicas: p.replicas().to_vec(),
-                isr: p.isr().to_vec(),
-            })
+            .filter(|t| !t.name().starts_with("__") && t.error().is_none())
+            .map(topic_info)
             .collect();
-        Ok(TopicInfo {
-            name: topic.to_owned(),
-            partitions,
-        })
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics.iter().for_each(|info| self.remember(info));
+        Ok(topics)
+    }
+
+    /// How many partitions `topic` has, from a recent answer when there is one,
+    /// else asking Kafka for at most `wait`: `Ok(None)` when Kafka says there is
+    /// no such topic (a cluster that creates topics on first use creates it now).
+    pub async fn partition_count(
+        &self,
+        topic: &str,
+        wait: Duration,
+    ) -> Result<Option<usize>, AdminError> {
+        const FRESH: Duration = Duration::from_secs(30);
+        if let Ok(counts) = self.partition_counts.lock()
+            && let Some((count, seen)) = counts.get(topic)
+            && seen.elapsed() < FRESH
+        {
+            return Ok(Some(*count));
+        }
+        match self.describe_within(topic, wait).await {
+            Ok(info) => Ok(Some(info.partitions.len())),
+            Err(AdminError::TopicNotFound(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn remember(&self, info: &TopicInfo) {
+        if let Ok(mut counts) = self.partition_counts.lock() {
+            counts.insert(info.name.clone(), (info.partitions.len(), Instant::now()));
+        }
+    }
+
+    /// A topic's configuration entries that have a value, by name.
+    pub async fn topic_configs(&self, topic: &str) -> Result<BTreeMap<String, String>, AdminError> {
+        let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+        let results = self
+            .client
+            .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+            .await
+            .map_err(|err| AdminError::from_kafka(&err, topic))?;
+        match results.into_iter().next() {
+            Some(Ok(resource)) => Ok(resource
+                .entries
+                .into_iter()
+                .filter_map(|entry| Some((entry.name, entry.value?)))
+                .collect()),
+            Some(Err(code)) => Err(AdminError::from_kafka(&KafkaError::AdminOp(code), topic)),
+            None => Err(AdminError::Kafka("kafka returned no result".to_owned())),
+        }
     }
 
     /// The cluster's brokers.
@@ -227,17 +301,23 @@ impl Admin {
 
     /// Creates a topic.
     pub async fn create(&self, spec: &TopicSpec) -> Result<(), AdminError> {
-        if spec.partitions < 1 || spec.replication_factor < 1 {
+        let usable = |n: i32| n == -1 || n >= 1;
+        if !usable(spec.partitions) || !usable(spec.replication_factor) {
             return Err(AdminError::Invalid(
-                "partitions and replicationFactor must be at least 1".to_owned(),
+                "partitions and replication factor must be at least 1".to_owned(),
             ));
         }
-        let topic = NewTopic::new(
-            &spec.name,
-            spec.partitions,
-            TopicReplication::Fixed(spec.replication_factor),
+        let topic = spec.configs.iter().fold(
+            NewTopic::new(
+                &spec.name,
+                spec.partitions,
+                TopicReplication::Fixed(spec.replication_factor),
+            ),
+            |topic, (name, value)| topic.set(name, value),
         );
-        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let options = AdminOptions::new()
+            .operation_timeout(Some(REQUEST_TIMEOUT))
+            .validate_only(spec.validate_only);
         let results = self
             .client
             .create_topics([&topic], &options)
@@ -255,6 +335,24 @@ impl Admin {
             .await
             .map_err(|err| AdminError::from_kafka(&err, topic))?;
         single_result(results, topic)
+    }
+}
+
+fn topic_info(topic: &rdkafka::metadata::MetadataTopic) -> TopicInfo {
+    let mut partitions: Vec<PartitionInfo> = topic
+        .partitions()
+        .iter()
+        .map(|p| PartitionInfo {
+            partition: p.id(),
+            leader: p.leader(),
+            replicas: p.replicas().to_vec(),
+            isr: p.isr().to_vec(),
+        })
+        .collect();
+    partitions.sort_by_key(|p| p.partition);
+    TopicInfo {
+        name: topic.name().to_owned(),
+        partitions,
     }
 }
 

@@ -11,6 +11,8 @@ mod health;
 pub mod messages;
 mod metrics;
 mod produce;
+mod publish;
+mod rest_proxy;
 mod topics;
 mod track;
 
@@ -76,6 +78,8 @@ pub struct AppState {
     pub ack_timeout: Duration,
     /// When ponte started.
     pub started: Instant,
+    /// Whether clients reach ponte over TLS (for the links in v3 answers).
+    pub tls: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -124,11 +128,45 @@ impl AppState {
 /// All routes, with JSON answers for unknown paths and methods too. A client has
 /// `body_timeout` to send a request body.
 pub fn router(state: AppState, body_timeout: Duration) -> Router {
+    let v3_topic = "/v3/clusters/{cluster_id}/topics/{topic}";
     let tracked = Router::new()
         .route("/topics", get(topics::list))
         .route(
             "/topics/{topic}",
-            post(produce::produce).get(topics::describe),
+            post(produce::produce).get(rest_proxy::v2::describe),
+        )
+        .route(
+            "/topics/{topic}/partitions",
+            get(rest_proxy::v2::partitions),
+        )
+        .route(
+            "/topics/{topic}/partitions/{partition}",
+            post(rest_proxy::v2::produce_to_partition).get(rest_proxy::v2::partition),
+        )
+        .route("/v3/clusters", get(rest_proxy::v3::clusters))
+        .route(
+            "/v3/clusters/{cluster_id}",
+            get(rest_proxy::v3::get_cluster),
+        )
+        .route(
+            "/v3/clusters/{cluster_id}/brokers",
+            get(rest_proxy::v3::brokers),
+        )
+        .route(
+            "/v3/clusters/{cluster_id}/topics",
+            get(rest_proxy::v3::topics).post(rest_proxy::v3::create_topic),
+        )
+        .route(
+            v3_topic,
+            get(rest_proxy::v3::get_topic).delete(rest_proxy::v3::delete_topic),
+        )
+        .route(
+            &format!("{v3_topic}/records"),
+            post(rest_proxy::v3::produce),
+        )
+        .route(
+            &format!("{v3_topic}/records:batch"),
+            post(rest_proxy::v3::produce_batch_entries),
         )
         .route("/admin/topics", post(topics::create))
         .route("/admin/topics/{topic}", delete(topics::delete))
@@ -149,7 +187,8 @@ pub fn router(state: AppState, body_timeout: Duration) -> Router {
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state.metrics),
             track::track,
-        ));
+        ))
+        .route_layer(middleware::from_fn(rest_proxy::negotiate));
     tracked
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)

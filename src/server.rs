@@ -124,6 +124,7 @@ pub async fn run(
             .map(|rate| Arc::new(RateLimiter::keyed(Quota::per_second(rate)))),
         ack_timeout: Duration::from_millis(settings.ack_timeout_ms),
         started,
+        tls: settings.tls_certificate_path.is_some(),
     };
 
     log_startup(&settings, address, started);

@@ -78,9 +78,17 @@ pub enum Invalid {
     /// An operator route's body is not what it takes.
     #[error("{0}")]
     Body(String),
-    /// One record of a REST Proxy request is not usable; nothing was stored.
-    #[error("{at} {reason}; no record of this request was stored")]
+    /// One record of a REST Proxy request is not usable.
+    #[error("{at} {reason}")]
     Record {
+        /// Where in the body, such as `value` or `headers[0].value`.
+        at: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// One record of a v2 request is not usable, so none of them was stored.
+    #[error("{at} {reason}; no record of this request was stored")]
+    RecordOfMany {
         /// Where in the body, such as `records[2].value`.
         at: String,
         /// What is wrong with it.

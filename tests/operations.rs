@@ -201,11 +201,17 @@ async fn topics_are_created_described_listed_and_deleted_on_tansu() {
     assert_eq!(described_status, 200);
     let partitions = described["partitions"].as_array().expect("partitions");
     assert_eq!(partitions.len(), 3);
-    assert!(
-        partitions
-            .iter()
-            .all(|p| p["leader"].is_i64() && p["replicas"].is_array() && p["isr"].is_array())
-    );
+    // The REST Proxy's v2 shape: each replica names its broker and whether it
+    // leads and is in sync.
+    assert!(partitions.iter().all(|p| {
+        let leader = &p["leader"];
+        p["replicas"].as_array().is_some_and(|replicas| {
+            replicas
+                .iter()
+                .any(|r| r["broker"] == *leader && r["leader"] == json!(true))
+                && replicas.iter().all(|r| r["in_sync"].is_boolean())
+        })
+    }));
     assert!(!brokers["brokers"].as_array().expect("ids").is_empty());
     assert_eq!((bad, &invalid["error_code"]), (400, &json!(40002)));
     assert_eq!(deleted.as_u16(), 200);

@@ -94,6 +94,8 @@ async fn execute(command: TopicsCommand, admin: &Admin) -> anyhow::Result<()> {
                 name: topic,
                 partitions,
                 replication_factor,
+                configs: Vec::new(),
+                validate_only: false,
             };
             admin.create(&spec).await?;
             println!(

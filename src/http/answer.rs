@@ -8,18 +8,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::error::ApiError;
+use super::publish::{Fate, Progress};
 use crate::record::Placement;
 
-/// Where the record stands when the client is answered.
+/// Where a record stands in a successful answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Progress {
-    /// Kafka acknowledged it.
+enum Stage {
     Delivered(Placement),
-    /// Stored; Kafka has not acknowledged it yet.
     Pending,
-    /// Stored; the client asked not to wait for Kafka.
     Queued,
-    /// Stored earlier and moved to the dead-letter topic since.
     DeadLettered,
 }
 
@@ -27,7 +25,7 @@ pub(crate) enum Progress {
 #[derive(Debug)]
 pub(crate) struct ProduceAnswer {
     message_id: String,
-    progress: Progress,
+    stage: Stage,
     duration_ms: u64,
     repeated: bool,
 }
@@ -65,19 +63,27 @@ const QUEUED: &str = "stored durably; ponte delivers it to Kafka in the backgrou
 const DEAD: &str = "stored earlier, then moved to the dead-letter topic; see status_url";
 
 impl ProduceAnswer {
-    pub(crate) fn new(message_id: String, progress: Progress, started: Instant) -> Self {
-        ProduceAnswer {
-            message_id,
-            progress,
+    /// The answer for a record's fate, or the error a failed one gets.
+    pub(crate) fn from_fate(fate: Fate, started: Instant) -> Result<Self, ApiError> {
+        let stage = match fate.progress {
+            Progress::Delivered(placement) => Stage::Delivered(placement),
+            Progress::Pending => Stage::Pending,
+            Progress::Queued => Stage::Queued,
+            Progress::DeadLettered => Stage::DeadLettered,
+            Progress::Conflict => {
+                return Err(ApiError::IdempotencyConflict {
+                    message_id: fate.message_id,
+                });
+            }
+            Progress::Failed { busy: true, .. } => return Err(ApiError::ProducerBusy),
+            Progress::Failed { reason, .. } => return Err(ApiError::NotDelivered(reason)),
+        };
+        Ok(ProduceAnswer {
+            message_id: fate.message_id,
+            stage,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            repeated: false,
-        }
-    }
-
-    /// Marks the answer as the repeat of an earlier request.
-    pub(crate) fn repeated(mut self) -> Self {
-        self.repeated = true;
-        self
+            repeated: fate.repeated,
+        })
     }
 
     fn status_url(&self) -> String {
@@ -87,13 +93,13 @@ impl ProduceAnswer {
 
 impl IntoResponse for ProduceAnswer {
     fn into_response(self) -> Response {
-        let (status, offsets, label, message) = match self.progress {
-            Progress::Delivered(placement) => {
+        let (status, offsets, label, message) = match self.stage {
+            Stage::Delivered(placement) => {
                 (StatusCode::OK, vec![offset_entry(placement)], None, None)
             }
-            Progress::Pending => (StatusCode::ACCEPTED, vec![], Some("pending"), Some(PENDING)),
-            Progress::Queued => (StatusCode::ACCEPTED, vec![], Some("pending"), Some(QUEUED)),
-            Progress::DeadLettered => (StatusCode::ACCEPTED, vec![], Some("dlq"), Some(DEAD)),
+            Stage::Pending => (StatusCode::ACCEPTED, vec![], Some("pending"), Some(PENDING)),
+            Stage::Queued => (StatusCode::ACCEPTED, vec![], Some("pending"), Some(QUEUED)),
+            Stage::DeadLettered => (StatusCode::ACCEPTED, vec![], Some("dlq"), Some(DEAD)),
         };
         let confirmed = status == StatusCode::OK;
         let status_url = (!confirmed).then(|| self.status_url());
@@ -114,7 +120,7 @@ impl IntoResponse for ProduceAnswer {
         if let Some(url) = status_url.and_then(|url| HeaderValue::from_str(&url).ok()) {
             headers.insert(header::LOCATION, url);
         }
-        if self.progress == Progress::Queued {
+        if self.stage == Stage::Queued {
             headers.insert(
                 header::HeaderName::from_static("preference-applied"),
                 HeaderValue::from_static("respond-async"),

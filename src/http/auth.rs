@@ -79,12 +79,23 @@ fn limit_rate(limiter: &KeyedLimiter, caller: &str) -> Result<(), ApiError> {
 fn need(method: &Method, route: &str, path: &str) -> Need {
     match (method.as_str(), route) {
         (_, "" | "/health" | "/health/live" | "/health/ready") => Need::Nothing,
-        ("POST", "/topics/{topic}") => {
-            let topic = path.rsplit('/').next().unwrap_or_default();
-            Need::Produce(topic.to_owned())
+        (
+            "POST",
+            "/topics/{topic}"
+            | "/topics/{topic}/partitions/{partition}"
+            | "/v3/clusters/{cluster_id}/topics/{topic}/records"
+            | "/v3/clusters/{cluster_id}/topics/{topic}/records:batch",
+        ) => {
+            // The topic is the path segment after `topics`.
+            let topic = path.split('/').skip_while(|s| *s != "topics").nth(1);
+            Need::Produce(topic.unwrap_or_default().to_owned())
         }
         ("POST", "/messages/replay" | "/messages/{message_id}/retry") => Need::Replay,
-        (_, "/admin/topics" | "/admin/topics/{topic}") => Need::Admin,
+        (_, "/admin/topics" | "/admin/topics/{topic}")
+        | (
+            "POST" | "DELETE",
+            "/v3/clusters/{cluster_id}/topics" | "/v3/clusters/{cluster_id}/topics/{topic}",
+        ) => Need::Admin,
         _ => Need::Read,
     }
 }
@@ -169,6 +180,30 @@ mod tests {
                 "/admin/topics/{topic}",
                 "/admin/topics/t",
                 Need::Admin,
+            ),
+            (
+                Method::POST,
+                "/topics/{topic}/partitions/{partition}",
+                "/topics/notas/partitions/2",
+                Need::Produce("notas".to_owned()),
+            ),
+            (
+                Method::POST,
+                "/v3/clusters/{cluster_id}/topics/{topic}/records:batch",
+                "/v3/clusters/c1/topics/pedidos/records:batch",
+                Need::Produce("pedidos".to_owned()),
+            ),
+            (
+                Method::POST,
+                "/v3/clusters/{cluster_id}/topics",
+                "/v3/clusters/c1/topics",
+                Need::Admin,
+            ),
+            (
+                Method::GET,
+                "/v3/clusters/{cluster_id}/topics/{topic}",
+                "/v3/clusters/c1/topics/t",
+                Need::Read,
             ),
         ];
         for (method, route, path, expected) in cases {

@@ -20,8 +20,11 @@ pub enum ApiError {
     /// The request itself is wrong.
     #[error(transparent)]
     Invalid(#[from] Invalid),
-    /// The body is not `application/json`.
-    #[error("Content-Type must be application/json, got {found}")]
+    /// The body is not of a media type the route takes.
+    #[error(
+        "Content-Type must be application/json, application/vnd.kafka.json.v2+json or \
+         application/vnd.kafka.binary.v2+json, got {found}"
+    )]
     UnsupportedMediaType {
         /// What the client sent, or `none`.
         found: String,
@@ -96,6 +99,24 @@ pub enum ApiError {
         /// The scope the route needs.
         need: String,
     },
+    /// A REST Proxy format that needs a schema registry (Avro, Protobuf, JSON
+    /// Schema), which ponte does not support.
+    #[error(
+        "{0} needs a schema registry, which ponte does not support yet; send \
+         application/vnd.kafka.json.v2+json or application/vnd.kafka.binary.v2+json"
+    )]
+    SchemaRegistry(&'static str),
+    /// The topic has no such partition.
+    #[error("topic {topic} has no partition {partition}")]
+    PartitionNotFound {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+    },
+    /// The cluster id in a v3 path is not this cluster's.
+    #[error("cluster {0} not found; GET /v3/clusters lists the cluster ponte serves")]
+    ClusterNotFound(String),
     /// No such route.
     #[error("no route for {method} {path}")]
     UnknownRoute {
@@ -116,7 +137,8 @@ struct ErrorBody {
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, u32) {
+    /// The HTTP status and the REST Proxy style error code of this failure.
+    pub(crate) fn status_and_code(&self) -> (StatusCode, u32) {
         match self {
             ApiError::Invalid(Invalid::MalformedJson(_)) => (StatusCode::BAD_REQUEST, 40001),
             ApiError::Invalid(
@@ -139,6 +161,9 @@ impl ApiError {
             ApiError::NotRetriable { .. } => (StatusCode::CONFLICT, 40902),
             ApiError::OutboxUnreadable(_) => (StatusCode::SERVICE_UNAVAILABLE, 50304),
             ApiError::Admin(AdminError::TopicNotFound(_)) => (StatusCode::NOT_FOUND, 40401),
+            ApiError::PartitionNotFound { .. } => (StatusCode::NOT_FOUND, 40402),
+            ApiError::ClusterNotFound(_) => (StatusCode::NOT_FOUND, 40406),
+            ApiError::SchemaRegistry(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 41502),
             ApiError::Admin(AdminError::TopicExists(_)) => (StatusCode::CONFLICT, 40903),
             ApiError::Admin(AdminError::Invalid(_)) => (StatusCode::BAD_REQUEST, 40007),
             ApiError::Admin(AdminError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, 50302),
@@ -149,7 +174,8 @@ impl ApiError {
                 | Invalid::KeyTooLong { .. }
                 | Invalid::TooDeep { .. }
                 | Invalid::BadMessageId
-                | Invalid::Record { .. },
+                | Invalid::Record { .. }
+                | Invalid::RecordOfMany { .. },
             ) => (StatusCode::UNPROCESSABLE_ENTITY, 42206),
             ApiError::Invalid(Invalid::KeySchemaMissing) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, 42201)

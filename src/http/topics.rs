@@ -1,5 +1,6 @@
-//! Topics and brokers: `GET /topics`, `GET /topics/{topic}`, `POST /admin/topics`,
-//! `DELETE /admin/topics/{topic}` and `GET /brokers`.
+//! Topics and brokers: `GET /topics`, `POST /admin/topics`,
+//! `DELETE /admin/topics/{topic}` and `GET /brokers` (a topic's own metadata is
+//! served in the REST Proxy's v2 shape, in `rest_proxy::v2`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -11,21 +12,12 @@ use serde_json::json;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::admin::{TopicInfo, TopicSpec};
+use crate::admin::TopicSpec;
 use crate::validate;
 
 /// `GET /topics`: the names of the cluster's topics, as a JSON array.
 pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
     Ok(Json(state.admin.topics().await?))
-}
-
-/// `GET /topics/{topic}`: its partitions with leader, replicas and in-sync replicas.
-pub(super) async fn describe(
-    State(state): State<AppState>,
-    Path(topic): Path<String>,
-) -> Result<Json<TopicInfo>, ApiError> {
-    validate::topic_name(&topic)?;
-    Ok(Json(state.admin.describe(&topic).await?))
 }
 
 /// `POST /admin/topics`: creates a topic; `409` if it exists.
@@ -39,6 +31,8 @@ pub(super) async fn create(
         name: request.topic,
         partitions: request.partitions,
         replication_factor: request.replication_factor,
+        configs: Vec::new(),
+        validate_only: false,
     };
     state.admin.create(&spec).await?;
     state.audit(caller, "topic.create", spec.name.clone()).await;

@@ -81,17 +81,18 @@ pub fn v2_records(
         .enumerate()
         .map(|(n, entry)| {
             let at = |field: &str| format!("records[{n}].{field}");
-            let key = embedded_v2(entry.key, format).map_err(|reason| Invalid::Record {
+            let key = embedded_v2(entry.key, format).map_err(|reason| Invalid::RecordOfMany {
                 at: at("key"),
                 reason,
             })?;
-            let value = embedded_v2(entry.value, format).map_err(|reason| Invalid::Record {
-                at: at("value"),
-                reason,
-            })?;
+            let value =
+                embedded_v2(entry.value, format).map_err(|reason| Invalid::RecordOfMany {
+                    at: at("value"),
+                    reason,
+                })?;
             let partition = match (path_partition, entry.partition) {
                 (Some(path), Some(own)) if path != own => {
-                    return Err(Invalid::Record {
+                    return Err(Invalid::RecordOfMany {
                         at: at("partition"),
                         reason: format!("is {own}, but the path names partition {path}"),
                     });
@@ -99,14 +100,14 @@ pub fn v2_records(
                 (path, own) => path.or(own),
             };
             if let Some(partition) = partition {
-                check_partition(partition).map_err(|reason| Invalid::Record {
+                check_partition(partition).map_err(|reason| Invalid::RecordOfMany {
                     at: at("partition"),
                     reason,
                 })?;
             }
             let mut record = Record::arriving(topic.to_owned(), key, value);
             record.partition = partition;
-            check_key(&record, limits).map_err(|reason| Invalid::Record {
+            check_key(&record, limits).map_err(|reason| Invalid::RecordOfMany {
                 at: at("key"),
                 reason,
             })?;

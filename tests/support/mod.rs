@@ -37,6 +37,14 @@ pub struct Consumed {
     pub key: Option<String>,
     pub value: String,
     pub headers: Vec<(String, String)>,
+    /// The key's bytes, as Kafka holds them.
+    pub key_bytes: Option<Vec<u8>>,
+    /// The value's bytes; `None` for a null value.
+    pub value_bytes: Option<Vec<u8>>,
+    /// Header values as bytes; `None` for a header without a value.
+    pub header_bytes: Vec<(String, Option<Vec<u8>>)>,
+    /// The record's timestamp, ms since the epoch.
+    pub timestamp_ms: Option<i64>,
 }
 
 impl Consumed {
@@ -103,6 +111,18 @@ pub fn consume_until(
                             .collect()
                     })
                     .unwrap_or_default(),
+                key_bytes: message.key().map(<[u8]>::to_vec),
+                value_bytes: message.payload().map(<[u8]>::to_vec),
+                header_bytes: message
+                    .headers()
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                timestamp_ms: message.timestamp().to_millis(),
             }),
             Some(Err(err)) => eprintln!("consumer error (retrying): {err}"),
             None => {}

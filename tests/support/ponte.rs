@@ -148,6 +148,29 @@ impl Ponte {
         (status, response.json().await.expect("JSON answer"))
     }
 
+    /// Sends `method path` with a body of `content_type` and extra headers;
+    /// returns status, headers and the body as text.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: String,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut request = reqwest::Client::new()
+            .request(method, self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("ponte answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.expect("body"))
+    }
+
     /// `GET path`; returns status and JSON.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = reqwest::get(self.url(path)).await.expect("ponte answers");

@@ -45,7 +45,7 @@ fn one_bad_v2_record_refuses_the_request_and_names_the_record() {
         V2Format::Binary,
     );
     match refused {
-        Err(Invalid::Record { at, reason }) => {
+        Err(Invalid::RecordOfMany { at, reason }) => {
             assert_eq!(at, "records[1].value");
             assert!(reason.contains("base64"), "{reason}");
         }
@@ -53,11 +53,11 @@ fn one_bad_v2_record_refuses_the_request_and_names_the_record() {
     }
     assert!(matches!(
         v2(r#"{"records":[{"value":1,"partition":-1}]}"#, V2Format::Json),
-        Err(Invalid::Record { at, .. }) if at == "records[0].partition"
+        Err(Invalid::RecordOfMany { at, .. }) if at == "records[0].partition"
     ));
     assert!(matches!(
         v2(r#"{"records":[{"key":"far too long a key for the limit","value":1}]}"#, V2Format::Json),
-        Err(Invalid::Record { at, .. }) if at == "records[0].key"
+        Err(Invalid::RecordOfMany { at, .. }) if at == "records[0].key"
     ));
     assert!(matches!(
         v2(r#"{"records":[]}"#, V2Format::Json),
@@ -81,7 +81,7 @@ fn the_path_partition_applies_to_every_record_and_may_not_be_contradicted() {
 
     let contradicted = v2_records("t", body, V2Format::Json, Some(0), LIMITS);
     assert!(
-        matches!(contradicted, Err(Invalid::Record { at, .. }) if at == "records[1].partition")
+        matches!(contradicted, Err(Invalid::RecordOfMany { at, .. }) if at == "records[1].partition")
     );
 }
 
