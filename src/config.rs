@@ -20,11 +20,12 @@ mod sources;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{ApiKeyConfig, KeyRing};
+use crate::validate::schemas::{Schemas, TopicSchema};
 
 pub use kafka_properties::mask_secrets;
 pub use sources::Overrides;
@@ -120,6 +121,10 @@ pub struct Settings {
     /// API keys: a name, the hash of the secret and scopes (`ponte keys generate`
     /// makes them). With none configured, requests need no key.
     pub api_keys: Vec<ApiKeyConfig>,
+    /// JSON Schemas that record values of some topics must match, by topic name
+    /// or pattern; the first matching entry applies. A relative schema path is
+    /// taken from the configuration file's directory.
+    pub topic_schemas: Vec<TopicSchema>,
     /// librdkafka properties whose values are read from files at startup (a SASL
     /// password, say), so that the secret is in neither the configuration nor the
     /// environment: `"sasl.password" = "/run/secrets/kafka-password"`.
@@ -169,6 +174,7 @@ impl Default for Settings {
             tls_client_ca_path: None,
             allow_anonymous: false,
             api_keys: Vec::new(),
+            topic_schemas: Vec::new(),
             kafka_secret_files: BTreeMap::new(),
             kafka_properties: BTreeMap::new(),
         }
@@ -257,7 +263,14 @@ impl From<figment::Error> for ConfigError {
 impl Settings {
     /// Reads every source (see the module documentation) and checks the result.
     pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
-        let settings: Settings = sources::figment(overrides)?.extract()?;
+        let mut settings: Settings = sources::figment(overrides)?.extract()?;
+        if let Some(directory) = overrides.config.as_deref().and_then(Path::parent) {
+            for entry in &mut settings.topic_schemas {
+                if entry.schema.is_relative() {
+                    entry.schema = directory.join(&entry.schema);
+                }
+            }
+        }
         settings.check()?;
         Ok(settings)
     }
@@ -317,6 +330,8 @@ impl Settings {
             .map_err(|err| invalid("dlq_topic", err.to_string()))?;
         self.check_ranges(&invalid)?;
         KeyRing::new(&self.api_keys).map_err(|problem| invalid("api_keys", problem))?;
+        Schemas::load(&self.topic_schemas)
+            .map_err(|err| invalid("topic_schemas", err.to_string()))?;
         kafka_properties::check(&self.kafka_properties)
     }
 

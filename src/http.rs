@@ -30,6 +30,7 @@ use crate::outbox::{AuditEntry, Backlog, Outbox, StatusCounts, StoreError};
 use crate::relay::Publisher;
 use crate::telemetry::{Counters, Metrics};
 use crate::validate::BodyLimits;
+use crate::validate::schemas::Schemas;
 use auth::Caller;
 
 /// The SHA-256 fingerprint (hex) of the certificate the client showed over TLS,
@@ -80,6 +81,8 @@ pub struct AppState {
     pub started: Instant,
     /// Whether clients reach ponte over TLS (for the links in v3 answers).
     pub tls: bool,
+    /// The JSON Schemas record values of some topics must match.
+    pub schemas: Arc<Schemas>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -92,6 +95,16 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// Refuses `record` if its value does not match its topic's schema.
+    fn check_schema(&self, record: &crate::record::Record) -> Result<(), error::ApiError> {
+        self.schemas
+            .check(&record.topic, record.value.as_deref())
+            .map_err(|violations| error::ApiError::SchemaViolation {
+                topic: record.topic.clone(),
+                violations,
+            })
+    }
+
     /// Reads the outbox on the blocking pool; `None` without an outbox.
     async fn read_outbox<T: Send + 'static>(
         &self,

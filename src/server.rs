@@ -27,6 +27,7 @@ use crate::relay::backoff::Backoff;
 use crate::relay::{DeliveryContext, Publisher, Relay, RetryPolicy};
 use crate::telemetry::{Counters, Metrics};
 use crate::validate::BodyLimits;
+use crate::validate::schemas::Schemas;
 use governor::{Quota, RateLimiter};
 use listener::ConnectionLimits;
 use tls::{Tls, TlsError, TlsPaths};
@@ -63,6 +64,9 @@ pub enum ServerError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// A topic schema could not be read or compiled.
+    #[error(transparent)]
+    Schema(#[from] crate::validate::schemas::SchemaError),
     /// A worker thread could not be started.
     #[error("cannot start a worker thread: {0}")]
     Thread(std::io::Error),
@@ -125,6 +129,7 @@ pub async fn run(
         ack_timeout: Duration::from_millis(settings.ack_timeout_ms),
         started,
         tls: settings.tls_certificate_path.is_some(),
+        schemas: Arc::new(Schemas::load(&settings.topic_schemas)?),
     };
 
     log_startup(&settings, address, started);

@@ -5,6 +5,7 @@
 
 mod bodies;
 pub mod rest_proxy;
+pub mod schemas;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

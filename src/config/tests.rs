@@ -280,7 +280,7 @@ fn the_example_file_mentions_every_setting() {
         .filter(|name| {
             !matches!(
                 name.as_str(),
-                "kafka_properties" | "api_keys" | "kafka_secret_files"
+                "kafka_properties" | "api_keys" | "kafka_secret_files" | "topic_schemas"
             )
         })
         .collect();
@@ -288,5 +288,6 @@ fn the_example_file_mentions_every_setting() {
     assert!(missing.is_empty(), "not in ponte.example.toml: {missing:?}");
     assert!(example.contains("\n[kafka_properties]"));
     assert!(example.contains("[[api_keys]]"));
+    assert!(example.contains("[[topic_schemas]]"));
     assert!(example.contains("\n[kafka_secret_files]"));
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::admin::AdminError;
 use crate::validate::Invalid;
+use crate::validate::schemas::Violation;
 
 /// Seconds a client is asked to wait before retrying after a `503`.
 const RETRY_AFTER_SECONDS: &str = "1";
@@ -117,6 +118,18 @@ pub enum ApiError {
     /// The cluster id in a v3 path is not this cluster's.
     #[error("cluster {0} not found; GET /v3/clusters lists the cluster ponte serves")]
     ClusterNotFound(String),
+    /// A record does not match its topic's JSON Schema; nothing was stored.
+    #[error(
+        "the record does not match the schema of topic {topic} ({} violation(s)); nothing \
+         was stored",
+        violations.len()
+    )]
+    SchemaViolation {
+        /// The topic.
+        topic: String,
+        /// Every violation found (up to a limit).
+        violations: Vec<Violation>,
+    },
     /// No such route.
     #[error("no route for {method} {path}")]
     UnknownRoute {
@@ -131,9 +144,11 @@ pub enum ApiError {
 }
 
 #[derive(Serialize)]
-struct ErrorBody {
+struct ErrorBody<'a> {
     error_code: u32,
     message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    violations: Option<&'a [Violation]>,
 }
 
 impl ApiError {
@@ -164,6 +179,7 @@ impl ApiError {
             ApiError::PartitionNotFound { .. } => (StatusCode::NOT_FOUND, 40402),
             ApiError::ClusterNotFound(_) => (StatusCode::NOT_FOUND, 40406),
             ApiError::SchemaRegistry(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 41502),
+            ApiError::SchemaViolation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42210),
             ApiError::Admin(AdminError::TopicExists(_)) => (StatusCode::CONFLICT, 40903),
             ApiError::Admin(AdminError::Invalid(_)) => (StatusCode::BAD_REQUEST, 40007),
             ApiError::Admin(AdminError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, 50302),
@@ -201,9 +217,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error_code) = self.status_and_code();
+        let violations = match &self {
+            ApiError::SchemaViolation { violations, .. } => Some(violations.as_slice()),
+            _ => None,
+        };
         let body = ErrorBody {
             error_code,
             message: self.to_string(),
+            violations,
         };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {

@@ -110,6 +110,7 @@ async fn middleware(
 ) -> Result<Response, ApiError> {
     let submission = validate::middleware_record(topic, bytes)?;
     validate::within_limits(bytes, &submission.record, state.body_limits)?;
+    state.check_schema(&submission.record)?;
     // The key: the `Idempotency-Key` header, else a `message_id` in the body.
     let record = submission.record;
     let key = request.idempotency_key()?.or_else(|| {

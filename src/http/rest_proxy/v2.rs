@@ -29,6 +29,7 @@ use crate::http::error::ApiError;
 use crate::http::produce::{Request, read_body};
 use crate::http::publish::{Fate, Progress, Submitted, publish};
 use crate::validate::rest_proxy::{V2Format, v2_missing_schema, v2_records};
+use crate::validate::schemas::Violation;
 use crate::validate::{self, Invalid};
 
 /// `POST /topics/{topic}/partitions/{partition}`: v2 produce to one partition.
@@ -76,6 +77,23 @@ pub(in crate::http) async fn produce(
         }
     };
     let records = v2_records(topic, body, format, partition, state.body_limits)?;
+    // Every record of the request is checked, so that the answer lists all that
+    // is wrong at once; one violation refuses the whole request.
+    let mut violations = Vec::new();
+    for (n, record) in records.iter().enumerate() {
+        if let Err(found) = state.schemas.check(topic, record.value.as_deref()) {
+            violations.extend(found.into_iter().map(|v| Violation {
+                record: Some(n),
+                ..v
+            }));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(ApiError::SchemaViolation {
+            topic: topic.to_owned(),
+            violations,
+        });
+    }
     let mut partitions: Vec<i32> = records.iter().filter_map(|r| r.partition).collect();
     partitions.dedup();
     check_target(state, topic, partitions).await?;

@@ -431,7 +431,9 @@ async fn produce_batch(
 }
 
 /// One record of a request, parsed and checked, or why it was refused.
-type Parsed = Result<(V3Submission, Option<String>), (u16, String)>;
+/// One record of a request, checked and with its idempotency key, or the
+/// status and result that refuse it.
+type Parsed = Result<(V3Submission, Option<String>), (u16, Value)>;
 
 async fn parse_records(
     state: &AppState,
@@ -441,30 +443,44 @@ async fn parse_records(
 ) -> Vec<Parsed> {
     let mut parsed = Vec::with_capacity(records.len());
     for &(n, raw) in records {
-        let submission = match v3_record(&target.topic, raw.get().as_bytes(), state.body_limits) {
-            Ok(submission) => submission,
-            Err(invalid) => {
-                let (status, _) = ApiError::from(invalid.clone()).status_and_code();
-                parsed.push(Err((status.as_u16(), invalid.to_string())));
-                continue;
-            }
-        };
-        if let Some(partition) = submission.record.partition
-            && let Err(err) = check_target(state, &target.topic, [partition]).await
-        {
-            let (status, _) = err.status_and_code();
-            parsed.push(Err((status.as_u16(), err.to_string())));
-            continue;
-        }
-        parsed.push(Ok((submission, target.key_of(n, !streamed))));
+        let submission = v3_record(&target.topic, raw.get().as_bytes(), state.body_limits);
+        parsed.push(admit(state, target, submission, target.key_of(n, !streamed)).await);
     }
     parsed
 }
 
+/// Checks a parsed record against what Kafka knows of its partition and
+/// against its topic's schema.
+async fn admit(
+    state: &AppState,
+    target: &Target,
+    parsed: Result<V3Submission, Invalid>,
+    key: Option<String>,
+) -> Parsed {
+    let refusal = |err: &ApiError| {
+        let status = err.status_and_code().0.as_u16();
+        let mut result = error_result(status, &err.to_string());
+        if let ApiError::SchemaViolation { violations, .. } = err {
+            result["violations"] = json!(violations);
+        }
+        (status, result)
+    };
+    let submission = parsed.map_err(|invalid| refusal(&ApiError::from(invalid)))?;
+    if let Some(partition) = submission.record.partition {
+        check_target(state, &target.topic, [partition])
+            .await
+            .map_err(|err| refusal(&err))?;
+    }
+    state
+        .check_schema(&submission.record)
+        .map_err(|err| refusal(&err))?;
+    Ok((submission, key))
+}
+
 /// What is known of each record once the valid ones are stored.
 enum Slot {
-    /// Refused before storing.
-    Refused(u16, String),
+    /// Refused before storing, with its result.
+    Refused(u16, Value),
     /// Stored (or found stored); its fate is the next of the accepted ones.
     Accepted(Shape),
 }
@@ -505,7 +521,7 @@ async fn store(
                 slots.push(Slot::Accepted(Shape::of(&submission)));
                 submitted.push(Submitted::new(submission.record, key));
             }
-            Err((status, message)) => slots.push(Slot::Refused(status, message)),
+            Err((status, result)) => slots.push(Slot::Refused(status, result)),
         }
     }
     let accepted = if submitted.is_empty() {
@@ -527,7 +543,7 @@ async fn finish(
     slots
         .into_iter()
         .map(|slot| match slot {
-            Slot::Refused(status, message) => (status, error_result(status, &message)),
+            Slot::Refused(status, result) => (status, result),
             Slot::Accepted(shape) => match fates.next() {
                 Some(fate) => result(target, &fate, shape),
                 None => (500, error_result(500, "no result for the record")),
@@ -791,19 +807,7 @@ pub(in crate::http) async fn produce_batch_entries(
     let mut parsed: Vec<Parsed> = Vec::with_capacity(entries.len());
     for (id, entry) in entries {
         let derived = key.as_ref().map(|key| format!("{key}#{id}"));
-        parsed.push(match entry {
-            Ok(submission) => match submission.record.partition {
-                Some(partition) => match check_target(&state, &target.topic, [partition]).await {
-                    Ok(()) => Ok((submission, derived)),
-                    Err(err) => Err((err.status_and_code().0.as_u16(), err.to_string())),
-                },
-                None => Ok((submission, derived)),
-            },
-            Err(invalid) => {
-                let (status, _) = ApiError::from(invalid.clone()).status_and_code();
-                Err((status.as_u16(), invalid.to_string()))
-            }
-        });
+        parsed.push(admit(&state, &target, entry, derived).await);
         ids.push(id);
     }
     let (slots, accepted) = store(&state, &target, parsed).await?;
