@@ -2,6 +2,17 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+/// Prints a line on standard output, like `println!`, but a reader that went
+/// away (`ponte messages list | head`) ends ponte quietly instead of a panic.
+macro_rules! out {
+    () => {
+        $crate::cli::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
+
 mod keys;
 mod messages;
 mod outbox;
@@ -167,16 +178,16 @@ fn prepare_dev(settings: &mut Settings) -> anyhow::Result<(DevKafka, tempfile::T
 
     let bootstrap = &settings.kafka_brokers;
     let url = format!("http://{}:{}", settings.bind_address, settings.port);
-    println!("ponte dev mode: embedded in-memory Kafka, throw-away outbox.");
-    println!("WARNING: nothing published here is kept; it is gone when ponte stops.");
-    println!("  kafka bootstrap: {bootstrap}  (read with: kcat -b {bootstrap} -C -t demo)");
-    println!("  outbox:          {}", settings.outbox_path.display());
-    println!("  try:");
-    println!(
+    out!("ponte dev mode: embedded in-memory Kafka, throw-away outbox.");
+    out!("WARNING: nothing published here is kept; it is gone when ponte stops.");
+    out!("  kafka bootstrap: {bootstrap}  (read with: kcat -b {bootstrap} -C -t demo)");
+    out!("  outbox:          {}", settings.outbox_path.display());
+    out!("  try:");
+    out!(
         "    curl -s -X POST {url}/topics/demo -H 'Content-Type: application/json' \\\n      \
          -d '{{\"key\":\"NF-1\",\"data\":{{\"documento\":\"000001\",\"valor\":1500.00}}}}'"
     );
-    println!("    curl -s {url}/health");
+    out!("    curl -s {url}/health");
     Ok((kafka, outbox_dir))
 }
 
@@ -190,6 +201,19 @@ fn print_config(json: bool, overrides: &Overrides) -> anyhow::Result<()> {
     } else {
         toml::to_string_pretty(&settings)?
     };
-    println!("{text}");
+    out!("{text}");
     Ok(())
+}
+
+/// Writes one line on standard output; see [`out!`].
+fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("ponte: cannot write to standard output: {err}");
+        std::process::exit(1);
+    }
 }

@@ -20,8 +20,8 @@ pub(super) fn generate(name: &str, scopes: &[String]) -> anyhow::Result<()> {
     eprintln!("Secret for the client of key {name:?} (shown only now; ponte keeps its hash):");
     eprintln!("{secret}");
     eprintln!("Send it as Authorization: Bearer, X-API-Key, or the Basic password.");
-    println!();
-    println!("[[api_keys]]");
-    print!("{entry}");
+    out!();
+    out!("[[api_keys]]");
+    out!("{}", entry.trim_end_matches('\n'));
     Ok(())
 }

@@ -125,7 +125,7 @@ pub(super) fn run(command: MessagesCommand, path: &Path) -> anyhow::Result<()> {
                 "record.retry",
                 message_id.clone(),
             ))?;
-            println!("{message_id} will be sent again");
+            out!("{message_id} will be sent again");
             Ok(())
         }
         MessagesCommand::Replay { range } => {
@@ -154,7 +154,7 @@ pub(super) fn run(command: MessagesCommand, path: &Path) -> anyhow::Result<()> {
                 "records.replay",
                 target,
             ))?;
-            println!("{replayed} dead-lettered records will be sent again");
+            out!("{replayed} dead-lettered records will be sent again");
             Ok(())
         }
     }
@@ -211,7 +211,7 @@ fn print_detail(row: &RowView) {
     for (name, value) in lines {
         detail.add_row(vec![name.to_owned(), value]);
     }
-    println!("{detail}");
+    out!("{detail}");
 }
 
 fn print_table(rows: &[RowView]) {
@@ -235,9 +235,9 @@ fn print_table(rows: &[RowView]) {
             row.last_error.clone().unwrap_or_default(),
         ]);
     }
-    println!("{listing}");
+    out!("{listing}");
     if let Some(last) = rows.last() {
-        println!("next page: --after {}", last.id);
+        out!("next page: --after {}", last.id);
     }
 }
 

@@ -124,7 +124,7 @@ fn print_stats(stats: &Stats) {
     for (name, value) in rows {
         summary.add_row(vec![name.to_owned(), value]);
     }
-    println!("{summary}");
+    out!("{summary}");
 }
 
 fn purge(store: &mut SqliteStore, filter: &PurgeFilter, force: bool) -> anyhow::Result<()> {
@@ -158,6 +158,6 @@ fn purge(store: &mut SqliteStore, filter: &PurgeFilter, force: bool) -> anyhow::
         "records.purge",
         target,
     ))?;
-    println!("purged {purged} {} rows", filter.status);
+    out!("purged {purged} {} rows", filter.status);
     Ok(())
 }

@@ -18,7 +18,7 @@ pub(super) fn table(header: &[&str]) -> Table {
 
 /// Prints `value` as pretty JSON.
 pub(super) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

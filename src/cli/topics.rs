@@ -65,7 +65,7 @@ async fn execute(command: TopicsCommand, admin: &Admin) -> anyhow::Result<()> {
             topics.into_iter().for_each(|topic| {
                 listing.add_row(vec![topic]);
             });
-            println!("{listing}");
+            out!("{listing}");
         }
         TopicsCommand::Describe { topic, json } => {
             validate::topic_name(&topic)?;
@@ -82,7 +82,7 @@ async fn execute(command: TopicsCommand, admin: &Admin) -> anyhow::Result<()> {
                     ids(&p.isr),
                 ]);
             }
-            println!("{listing}");
+            out!("{listing}");
         }
         TopicsCommand::Create {
             topic,
@@ -98,7 +98,7 @@ async fn execute(command: TopicsCommand, admin: &Admin) -> anyhow::Result<()> {
                 validate_only: false,
             };
             admin.create(&spec).await?;
-            println!(
+            out!(
                 "created {} ({partitions} partitions, replication {replication_factor})",
                 spec.name
             );
@@ -106,7 +106,7 @@ async fn execute(command: TopicsCommand, admin: &Admin) -> anyhow::Result<()> {
         TopicsCommand::Delete { topic } => {
             validate::topic_name(&topic)?;
             admin.delete(&topic).await?;
-            println!("deleted {topic}");
+            out!("deleted {topic}");
         }
     }
     Ok(())
