@@ -150,9 +150,10 @@ impl Connectivity {
         }
     }
 
-    /// A record was delivered: a broker is reachable, whatever the last statistics
-    /// report (which comes only every `kafka_statistics_interval_ms`) said.
-    pub fn observe_delivery(&self) {
+    /// A record was delivered, or Kafka answered a metadata request: a broker is
+    /// reachable, whatever the last statistics report (which comes only every
+    /// `kafka_statistics_interval_ms`) said.
+    pub fn observe_reachable(&self) {
         self.connected.store(true, Ordering::Relaxed);
     }
 

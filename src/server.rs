@@ -133,6 +133,7 @@ pub async fn run(
     };
 
     log_startup(&settings, address, started);
+    probe_kafka(&state);
     let limits = ConnectionLimits {
         max_connections: settings.max_connections,
         max_headers: settings.max_headers,
@@ -214,6 +215,24 @@ fn log_startup(settings: &Settings, address: SocketAddr, started: Instant) {
         startup_ms = started.elapsed().as_millis() as u64,
         "ponte listening"
     );
+}
+
+/// Asks Kafka for its brokers once, so that ponte is ready as soon as Kafka
+/// answers rather than when librdkafka's first statistics report comes (a
+/// `kafka_statistics_interval_ms` after startup). Later reports keep the view
+/// current either way.
+fn probe_kafka(state: &AppState) {
+    let admin = state.admin.clone();
+    let connectivity = Arc::clone(&state.connectivity);
+    tokio::spawn(async move {
+        if admin
+            .brokers()
+            .await
+            .is_ok_and(|brokers| !brokers.is_empty())
+        {
+            connectivity.observe_reachable();
+        }
+    });
 }
 
 /// What every part of the pipeline reports into.

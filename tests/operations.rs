@@ -134,6 +134,19 @@ async fn prometheus_metrics_agree_with_the_outbox_and_kafka() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ponte_is_ready_once_kafka_answers_without_waiting_for_a_statistics_report() {
+    // Statistics an hour apart: readiness can only come from ponte asking Kafka.
+    let (_cluster, _dir, ponte) = start(&[("PONTE_KAFKA_STATISTICS_INTERVAL_MS", "3600000")]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut answer = (0, Value::Null);
+    while answer.0 != 200 && tokio::time::Instant::now() < deadline {
+        answer = ponte.get("/health/ready").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer.0, 200, "{}", answer.1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn readiness_turns_503_with_a_reason_when_the_broker_stops_and_200_when_it_returns() {
     let (cluster, _dir, ponte) = start(&[]);
     let patience = Duration::from_secs(15);

@@ -173,7 +173,7 @@ impl DeliveryContext {
     }
 
     fn delivered(&self, in_flight: InFlight, placement: Placement) {
-        self.connectivity.observe_delivery();
+        self.connectivity.observe_reachable();
         let Some(id) = in_flight.row_id else {
             self.counters.record_sent();
             answer(in_flight.waiter, Ok(placement));
