@@ -1,0 +1,554 @@
+//! The full benchmark behind `docs/benchmarks.md`: the limits, ponte's startup,
+//! every scenario against one running ponte, and a backlog drain, each verified
+//! by reading the topic back.
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::console::{Progress, say};
+use super::limits::{self, FsyncRate, NativeRate, NativeRun};
+use super::load::{self, Endpoint};
+use super::machine::Machine;
+use super::payload::{Payload, key_prefix};
+use super::target::{self, Memory, Probe};
+use super::verify::{Tally, Verdict};
+use super::{Api, BenchError, Pace, RunResult, Scenario, broker, report, run_scenario, verify};
+use crate::kafka::dev::DevKafka;
+
+/// How long ponte may take to become ready before the suite gives up.
+const READY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// How long a backlog may take to drain before the suite gives up.
+const BACKLOG_PATIENCE: Duration = Duration::from_secs(1200);
+
+/// Clients that fill the backlog.
+const BACKLOG_CLIENTS: usize = 64;
+
+/// What to run and where.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    /// The `ponte` binary under test (a release build).
+    pub ponte_bin: PathBuf,
+    /// The broker; `None` starts librdkafka's mock cluster in this process.
+    pub brokers: Option<String>,
+    /// How the report names the broker.
+    pub broker_label: String,
+    /// Where the outboxes go: their file system is the one measured.
+    pub work_dir: PathBuf,
+    /// The scenarios, durations and backlog size.
+    pub plan: Plan,
+    /// The source revision, for the report.
+    pub revision: String,
+}
+
+/// The suite's scenarios and the sizes of its other steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// `full` or `quick`.
+    pub mode: &'static str,
+    /// The load runs, in order.
+    pub scenarios: Vec<Scenario>,
+    /// Length of the fsync probe.
+    pub fsync_probe: Duration,
+    /// Length and size of the native producer's run.
+    pub native_run: NativeRun,
+    /// How many cold starts to time.
+    pub startups: usize,
+    /// Records in the backlog to drain.
+    pub backlog: u64,
+}
+
+impl Plan {
+    /// The report's run: about ten minutes on two cores.
+    pub fn full(rest_proxy: bool) -> Plan {
+        let each = Duration::from_secs(15);
+        Plan {
+            mode: "full",
+            scenarios: scenarios(
+                each,
+                &[1, 8, 64, 128],
+                &[250, 500, 1000, 2000, 4000],
+                rest_proxy,
+            ),
+            fsync_probe: Duration::from_secs(5),
+            native_run: NativeRun {
+                payload: Payload::Invoice,
+                duration: Duration::from_secs(10),
+                max_records: 2_000_000,
+            },
+            startups: 5,
+            backlog: 1_000_000,
+        }
+    }
+
+    /// A smoke run of a minute or two: every kind of step, short and small.
+    pub fn quick(rest_proxy: bool) -> Plan {
+        let each = Duration::from_secs(3);
+        Plan {
+            mode: "quick",
+            scenarios: scenarios(each, &[1, 64], &[250, 1000], rest_proxy),
+            fsync_probe: Duration::from_secs(2),
+            native_run: NativeRun {
+                payload: Payload::Invoice,
+                duration: Duration::from_secs(3),
+                max_records: 300_000,
+            },
+            startups: 3,
+            backlog: 20_000,
+        }
+    }
+}
+
+/// Closed loops at `concurrencies` and open loops at `rates` (sync and async)
+/// with the invoice; then 64 clients with each generated size, with idempotency
+/// keys, asking for async answers, and (if asked) with REST Proxy batches.
+fn scenarios(each: Duration, concurrencies: &[usize], rates: &[u32], rest: bool) -> Vec<Scenario> {
+    let base = Scenario {
+        name: String::new(),
+        api: Api::Middleware,
+        pace: Pace::Closed { concurrency: 64 },
+        duration: each,
+        payload: Payload::Invoice,
+        respond_async: false,
+        idempotency: false,
+        records: None,
+    };
+    let named = |scenario: Scenario| Scenario {
+        name: name_of(&scenario),
+        ..scenario
+    };
+    let mut all = Vec::new();
+    for &concurrency in concurrencies {
+        let pace = Pace::Closed { concurrency };
+        all.push(named(Scenario {
+            pace,
+            ..base.clone()
+        }));
+    }
+    for respond_async in [false, true] {
+        for &rate in rates {
+            let pace = Pace::Open {
+                rate: f64::from(rate),
+            };
+            all.push(named(Scenario {
+                pace,
+                respond_async,
+                ..base.clone()
+            }));
+        }
+    }
+    for size in [200, 2_000, 100_000] {
+        let payload = Payload::Bytes(size);
+        all.push(named(Scenario {
+            payload,
+            ..base.clone()
+        }));
+    }
+    all.push(named(Scenario {
+        idempotency: true,
+        ..base.clone()
+    }));
+    all.push(named(Scenario {
+        respond_async: true,
+        ..base.clone()
+    }));
+    if rest {
+        let api = Api::RestProxy { batch: 10 };
+        all.push(named(Scenario { api, ..base }));
+    }
+    all
+}
+
+/// A short name: `closed 64 invoice sync`, `open 1000/s 2KB async idem`.
+fn name_of(scenario: &Scenario) -> String {
+    let pace = match scenario.pace {
+        Pace::Closed { concurrency } => format!("closed {concurrency}"),
+        Pace::Open { rate } => format!("open {rate:.0}/s"),
+    };
+    let ack = if scenario.respond_async {
+        "async"
+    } else {
+        "sync"
+    };
+    let mut name = format!("{pace} {} {ack}", scenario.payload);
+    if scenario.idempotency {
+        name.push_str(" idem");
+    }
+    if let Api::RestProxy { batch } = scenario.api {
+        name.push_str(&format!(" rest×{batch}"));
+    }
+    name
+}
+
+/// Everything the suite measured, as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteResults {
+    /// When the suite ran (RFC 3339, UTC).
+    pub generated_at: String,
+    /// `full` or `quick`.
+    pub mode: String,
+    /// The source revision.
+    pub revision: String,
+    /// The machine.
+    pub machine: Machine,
+    /// The broker.
+    pub broker: String,
+    /// The disk's fsync rate.
+    pub fsync: Option<FsyncRate>,
+    /// The native producer's rate into the same broker, and its verification.
+    pub native: Option<NativeResult>,
+    /// Spawn to first `200` from `/health/ready`, with an empty outbox, in ms.
+    pub startup_ms: Vec<f64>,
+    /// The load runs.
+    pub runs: Vec<RunResult>,
+    /// ponte's memory after all the load runs.
+    pub memory: Option<Memory>,
+    /// The backlog drain.
+    pub backlog: Option<BacklogResult>,
+}
+
+/// The native producer's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct NativeResult {
+    /// Its rate.
+    pub rate: NativeRate,
+    /// What reading its topic back found.
+    pub verdict: Option<Verdict>,
+    /// Why its topic could not be read back, if it could not.
+    pub verify_error: Option<String>,
+}
+
+/// Filling an outbox while Kafka is unreachable, then draining it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BacklogResult {
+    /// Records stored (answered `202`) while Kafka was unreachable.
+    pub records: u64,
+    /// Seconds the filling took.
+    pub fill_seconds: f64,
+    /// Seconds from starting ponte against the broker until nothing was unsent.
+    pub drain_seconds: Option<f64>,
+    /// Drained records per second.
+    pub per_second: Option<f64>,
+    /// The draining ponte's memory once drained.
+    pub memory: Memory,
+    /// What reading the topic back found.
+    pub verdict: Option<Verdict>,
+    /// Why the topic could not be read back, if it could not.
+    pub verify_error: Option<String>,
+}
+
+/// A ponte child process, killed when dropped.
+#[derive(Debug)]
+struct Running {
+    child: Child,
+    base_url: String,
+    log: PathBuf,
+}
+
+impl Running {
+    fn start(options: &SuiteOptions, brokers: &str, dir: &Path) -> Result<Running, BenchError> {
+        std::fs::create_dir_all(dir).map_err(BenchError::io("creating an outbox directory"))?;
+        let port = free_port()?;
+        let log = dir.join("ponte.log");
+        let outbox = dir.join("outbox.db");
+        let child = target::spawn(&options.ponte_bin, brokers, &outbox, port, &log).map_err(
+            BenchError::io(format!("starting {}", options.ponte_bin.display())),
+        )?;
+        Ok(Running {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            log,
+        })
+    }
+
+    fn probe(&self) -> Probe {
+        Probe::new(&self.base_url, None)
+    }
+
+    fn not_ready(&self) -> BenchError {
+        BenchError::NotReady(READY_PATIENCE, self.log.display().to_string())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, BenchError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(BenchError::io("finding a free port"))
+}
+
+/// Runs the whole suite.
+pub async fn run(options: &SuiteOptions) -> Result<SuiteResults, BenchError> {
+    let dev = match options.brokers {
+        Some(_) => None,
+        None => Some(DevKafka::start()?),
+    };
+    let brokers = options
+        .brokers
+        .clone()
+        .or_else(|| dev.as_ref().map(DevKafka::bootstrap_servers))
+        .unwrap_or_default();
+    let work = tempfile::Builder::new()
+        .prefix("ponte-bench-")
+        .tempdir_in(&options.work_dir)
+        .map_err(BenchError::io("creating the work directory"))?;
+    let stamp = format!("{:x}", unix_seconds());
+    let plan = &options.plan;
+
+    let mut results = SuiteResults {
+        generated_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        mode: plan.mode.to_owned(),
+        revision: options.revision.clone(),
+        machine: Machine::describe(work.path()),
+        broker: options.broker_label.clone(),
+        fsync: None,
+        native: None,
+        startup_ms: Vec::new(),
+        runs: Vec::new(),
+        memory: None,
+        backlog: None,
+    };
+    results.fsync = Some(measure_fsync(work.path(), plan.fsync_probe).await?);
+    results.native = Some(measure_native(&brokers, &stamp, plan.native_run).await?);
+    results.startup_ms = time_startups(options, &brokers, work.path()).await?;
+    let (runs, memory) = run_scenarios(options, &brokers, work.path(), &stamp).await?;
+    results.runs = runs;
+    results.memory = Some(memory);
+    results.backlog = Some(drain_backlog(options, &brokers, work.path(), &stamp).await?);
+    Ok(results)
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+async fn measure_fsync(dir: &Path, length: Duration) -> Result<FsyncRate, BenchError> {
+    say(&format!(
+        "fsync probe: {:.0} s in {}",
+        length.as_secs_f64(),
+        dir.display()
+    ));
+    let dir = dir.to_owned();
+    let rate = tokio::task::spawn_blocking(move || limits::fsync_rate(&dir, length))
+        .await
+        .map_err(|err| BenchError::io("fsync probe")(std::io::Error::other(err)))?
+        .map_err(BenchError::io("fsync probe"))?;
+    say(&format!("  {:.0} fsyncs/s", rate.per_second));
+    Ok(rate)
+}
+
+async fn measure_native(
+    brokers: &str,
+    stamp: &str,
+    limit: NativeRun,
+) -> Result<NativeResult, BenchError> {
+    let run = format!("{stamp}-native");
+    let topic = format!("bench-{run}");
+    say(&format!(
+        "native producer: up to {:.0} s or {} records into {topic}",
+        limit.duration.as_secs_f64(),
+        report::thousands(limit.max_records as f64)
+    ));
+    broker::ensure_topic(brokers, &topic).await?;
+    let (b, t, r) = (brokers.to_owned(), topic.clone(), run.clone());
+    let rate = tokio::task::spawn_blocking(move || limits::native_producer(&b, &t, &r, limit))
+        .await
+        .map_err(|err| BenchError::io("native producer")(std::io::Error::other(err)))??;
+
+    let tally = Tally::new(key_prefix(&run), rate.issued, &rate.acknowledged_numbers);
+    let verified = verify(brokers, &topic, tally).await;
+    say(&format!(
+        "  {:.0} records/s, {}",
+        rate.per_second,
+        report::verified(&verified)
+    ));
+    Ok(NativeResult {
+        rate,
+        verdict: verified.as_ref().ok().copied(),
+        verify_error: verified.err(),
+    })
+}
+
+/// Spawn to first `200` from `/health/ready`, each with a new empty outbox.
+async fn time_startups(
+    options: &SuiteOptions,
+    brokers: &str,
+    work: &Path,
+) -> Result<Vec<f64>, BenchError> {
+    let mut times = Vec::new();
+    for n in 0..options.plan.startups {
+        let spawned = Instant::now();
+        let ponte = Running::start(options, brokers, &work.join(format!("startup-{n}")))?;
+        let ready = ponte.probe().wait_ready(spawned, READY_PATIENCE).await;
+        let ready = ready.ok_or_else(|| ponte.not_ready())?;
+        times.push(ready.as_secs_f64() * 1000.0);
+    }
+    say(&format!("startup to ready: {times:.0?} ms"));
+    Ok(times)
+}
+
+/// Every load scenario against one ponte; its memory afterwards.
+async fn run_scenarios(
+    options: &SuiteOptions,
+    brokers: &str,
+    work: &Path,
+    stamp: &str,
+) -> Result<(Vec<RunResult>, Memory), BenchError> {
+    let ponte = Running::start(options, brokers, &work.join("serve"))?;
+    let probe = ponte.probe();
+    probe
+        .wait_ready(Instant::now(), READY_PATIENCE)
+        .await
+        .ok_or_else(|| ponte.not_ready())?;
+
+    let mut runs = Vec::new();
+    for (n, scenario) in options.plan.scenarios.iter().enumerate() {
+        let run = format!("{stamp}-{n}");
+        let endpoint = Endpoint {
+            base_url: ponte.base_url.clone(),
+            topic: format!("bench-{run}"),
+            api_key: None,
+        };
+        let result = run_scenario(&endpoint, brokers, scenario, &run).await?;
+        say(&report::summary_line(&result));
+        runs.push(result);
+    }
+    Ok((runs, Memory::of(ponte.child.id())))
+}
+
+/// Fills an outbox through ponte while its broker is unreachable, then starts
+/// ponte against the broker and times the drain.
+async fn drain_backlog(
+    options: &SuiteOptions,
+    brokers: &str,
+    work: &Path,
+    stamp: &str,
+) -> Result<BacklogResult, BenchError> {
+    let records = options.plan.backlog;
+    let run = format!("{stamp}-backlog");
+    let topic = format!("bench-{run}");
+    broker::ensure_topic(brokers, &topic).await?;
+    let dir = work.join("backlog");
+
+    // Nothing listens on a port just found free: Kafka is unreachable.
+    let nowhere = format!("127.0.0.1:{}", free_port()?);
+    let filling = Running::start(options, &nowhere, &dir)?;
+    let started = Instant::now();
+    let endpoint = Endpoint {
+        base_url: filling.base_url.clone(),
+        topic: topic.clone(),
+        api_key: None,
+    };
+    filling
+        .probe()
+        .wait_live(started, READY_PATIENCE)
+        .await
+        .ok_or_else(|| filling.not_ready())?;
+    let fill = backlog_scenario(records);
+    let progress = Progress::start("backlog fill (Kafka down)", fill.duration);
+    let outcome = load::run(&endpoint, &fill, &run, &progress).await?;
+    progress.finish();
+    drop(filling);
+    let stored = outcome.acknowledged.len() as u64;
+    say(&format!(
+        "backlog: {stored} records stored in {:.1} s while Kafka was unreachable",
+        outcome.elapsed.as_secs_f64()
+    ));
+
+    let spawned = Instant::now();
+    let draining = Running::start(options, brokers, &dir)?;
+    let drained = draining.probe().wait_drained(BACKLOG_PATIENCE).await;
+    let drain_seconds = drained.map(|_| spawned.elapsed().as_secs_f64());
+    let memory = Memory::of(draining.child.id());
+    drop(draining);
+
+    let tally = Tally::new(key_prefix(&run), outcome.issued, &outcome.acknowledged);
+    let verified = verify(brokers, &topic, tally).await;
+    let result = BacklogResult {
+        records: stored,
+        fill_seconds: outcome.elapsed.as_secs_f64(),
+        drain_seconds,
+        per_second: drain_seconds.map(|s| stored as f64 / s),
+        memory,
+        verdict: verified.as_ref().ok().copied(),
+        verify_error: verified.err(),
+    };
+    say(&report::backlog_line(&result));
+    Ok(result)
+}
+
+/// Async requests from many clients until `records` are stored.
+fn backlog_scenario(records: u64) -> Scenario {
+    Scenario {
+        name: "backlog fill".to_owned(),
+        api: Api::Middleware,
+        pace: Pace::Closed {
+            concurrency: BACKLOG_CLIENTS,
+        },
+        duration: Duration::from_secs(1800),
+        payload: Payload::Invoice,
+        respond_async: true,
+        idempotency: false,
+        records: Some(records),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_full_plan_has_the_scenarios_the_targets_are_checked_on() {
+        let plan = Plan::full(false);
+        let names: Vec<&str> = plan.scenarios.iter().map(|s| s.name.as_str()).collect();
+        for expected in [
+            "closed 64 invoice sync",
+            "open 1000/s invoice sync",
+            "open 1000/s invoice async",
+            "closed 64 200B sync",
+            "closed 64 2KB sync",
+            "closed 64 100KB sync",
+            "closed 64 invoice sync idem",
+        ] {
+            assert!(names.contains(&expected), "{expected} in {names:?}");
+        }
+        assert_eq!(plan.backlog, 1_000_000);
+        assert!(names.iter().all(|name| !name.contains("rest")));
+    }
+
+    #[test]
+    fn rest_proxy_batches_are_only_planned_when_asked_for() {
+        let plan = Plan::quick(true);
+        let rest: Vec<&Scenario> = plan
+            .scenarios
+            .iter()
+            .filter(|s| s.api != Api::Middleware)
+            .collect();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].name, "closed 64 invoice sync rest×10");
+    }
+
+    #[test]
+    fn the_quick_plan_keeps_every_run_short() {
+        let plan = Plan::quick(false);
+        assert!(
+            plan.scenarios
+                .iter()
+                .all(|s| s.duration <= Duration::from_secs(20))
+        );
+        assert!(plan.native_run.duration <= Duration::from_secs(20));
+    }
+}
