@@ -36,7 +36,7 @@ use std::fmt;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use console::Progress;
 use load::{Endpoint, LoadOutcome};
@@ -81,7 +81,7 @@ impl BenchError {
 }
 
 /// Which of ponte's produce APIs a run uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Api {
     /// `POST /topics/{topic}` with the old middleware's `{"key", "data"}`.
@@ -113,7 +113,7 @@ impl fmt::Display for Api {
 }
 
 /// How requests are paced.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Pace {
     /// This many clients, each waiting for its answer before the next request.
@@ -138,7 +138,7 @@ impl fmt::Display for Pace {
 }
 
 /// One benchmark run's settings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {
     /// A short name for tables and the progress line.
     pub name: String,
@@ -147,7 +147,7 @@ pub struct Scenario {
     /// Closed or open loop.
     pub pace: Pace,
     /// How long requests are sent.
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub duration: Duration,
     /// The record value.
     pub payload: Payload,
@@ -157,7 +157,7 @@ pub struct Scenario {
     /// Send an `Idempotency-Key` header with every request.
     pub idempotency: bool,
     /// Stop a closed loop after about this many records, even before `duration`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<u64>,
 }
 
@@ -165,8 +165,13 @@ fn seconds<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::
     s.serialize_f64(duration.as_secs_f64())
 }
 
+fn from_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let seconds = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(seconds).map_err(serde::de::Error::custom)
+}
+
 /// Latency percentiles, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Median.
     pub p50: f64,
@@ -195,7 +200,7 @@ impl Percentiles {
 }
 
 /// What one run measured and what verification found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     /// The settings.
     pub scenario: Scenario,

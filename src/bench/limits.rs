@@ -2,8 +2,7 @@
 //! same run: how many fsyncs per second the outbox's file system takes, and how
 //! many records per second a native producer gets into the same broker.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -12,18 +11,21 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Message as _};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::payload::{Payload, record_key};
 
 /// Bytes written before each fsync: one page, as a small group commit appends.
 const BLOCK_BYTES: usize = 4096;
 
+/// Size of the probe's file, written once before the measurement.
+const FILE_BLOCKS: u64 = 1024;
+
 /// How long the native producer may take to deliver what it still holds.
 const FLUSH_PATIENCE: Duration = Duration::from_secs(120);
 
 /// How fast the disk makes writes durable.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct FsyncRate {
     /// fdatasync calls made.
     pub syncs: u64,
@@ -33,20 +35,27 @@ pub struct FsyncRate {
     pub per_second: f64,
 }
 
-/// Appends a page and `fdatasync`s it, over and over for `duration`, in a
+/// Writes a page and `fdatasync`s it, over and over for `duration`, in a
 /// temporary file in `dir`: the most group commits per second the outbox's file
-/// system allows. (SQLite on Linux makes its WAL durable with `fdatasync` too.)
+/// system allows. The pages go round a file written beforehand, as SQLite's
+/// write-ahead log is reused after each checkpoint, so that no sync has to
+/// record a new file size (SQLite on Linux syncs with `fdatasync` too).
 pub fn fsync_rate(dir: &Path, duration: Duration) -> std::io::Result<FsyncRate> {
     let probe = tempfile::Builder::new()
         .prefix("fsync-probe-")
         .tempfile_in(dir)?;
-    let mut file = OpenOptions::new().append(true).open(probe.path())?;
+    let file = probe.as_file();
     let block = [0x5a_u8; BLOCK_BYTES];
+    for n in 0..FILE_BLOCKS {
+        file.write_all_at(&block, n * BLOCK_BYTES as u64)?;
+    }
+    file.sync_all()?;
 
     let started = Instant::now();
     let mut syncs = 0;
     while started.elapsed() < duration {
-        file.write_all(&block)?;
+        let at = (syncs % FILE_BLOCKS) * BLOCK_BYTES as u64;
+        file.write_all_at(&block, at)?;
         file.sync_data()?;
         syncs += 1;
     }
@@ -59,7 +68,7 @@ pub fn fsync_rate(dir: &Path, duration: Duration) -> std::io::Result<FsyncRate> 
 }
 
 /// What the native producer achieved.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NativeRate {
     /// Records Kafka acknowledged.
     pub acknowledged: u64,
@@ -70,7 +79,7 @@ pub struct NativeRate {
     /// Acknowledged records per second.
     pub per_second: f64,
     /// Numbers of the acknowledged records, for verification.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub acknowledged_numbers: Vec<u64>,
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 const INVOICE: &str = include_str!("../../tests/fixtures/nota-fiscal.json");
 
 /// The record value a benchmark sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Payload {
     /// The `data` of `tests/fixtures/nota-fiscal.json` (about 1.4 KB).

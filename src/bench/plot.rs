@@ -63,6 +63,8 @@ pub fn throughput(runs: &[RunResult], path: &Path) -> PlotResult {
         .configure_mesh()
         .x_desc("offered load (requests/s)")
         .y_desc("answered (requests/s)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
 
     let ideal = LineSeries::new([(0.0, 0.0), (top, top)], BLACK.mix(0.3));
@@ -70,12 +72,17 @@ pub fn throughput(runs: &[RunResult], path: &Path) -> PlotResult {
         .draw_series(ideal)?
         .label("offered = answered")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.3)));
-    for (label, points, color) in [("sync (200)", &sync, BLUE), ("async (202)", &unsync, RED)] {
+    // Sync is drawn wider and underneath, so that it shows where both coincide.
+    let series = [
+        ("sync (200)", &sync, BLUE, 5),
+        ("async (202)", &unsync, RED, 2),
+    ];
+    for (label, points, color, width) in series {
         let xy: Vec<(f64, f64)> = points
             .iter()
             .map(|(rate, run)| (*rate, run.requests_per_second))
             .collect();
-        draw_line(&mut chart, label, &xy, color)?;
+        draw_line(&mut chart, label, &xy, color.stroke_width(width))?;
     }
     chart
         .configure_series_labels()
@@ -115,6 +122,8 @@ pub fn latency(runs: &[RunResult], path: &Path) -> PlotResult {
         .configure_mesh()
         .x_desc("offered load (requests/s)")
         .y_desc("latency from due time (ms, log scale)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v}"))
         .draw()?;
 
     let percentiles: [Percentile; 3] = [
@@ -128,7 +137,8 @@ pub fn latency(runs: &[RunResult], path: &Path) -> PlotResult {
                 .iter()
                 .map(|(rate, run)| (*rate, value(run)))
                 .collect();
-            draw_line(&mut chart, &format!("{ack} {name}"), &xy, color.mix(shade))?;
+            let style = color.mix(shade).stroke_width(2);
+            draw_line(&mut chart, &format!("{ack} {name}"), &xy, style)?;
         }
     }
     chart
@@ -142,24 +152,19 @@ pub fn latency(runs: &[RunResult], path: &Path) -> PlotResult {
 }
 
 /// One labelled line with a dot at each measured point.
-fn draw_line<'a, C, S>(
+fn draw_line<'a, C>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, C>,
     label: &str,
     points: &[(f64, f64)],
-    color: S,
+    style: ShapeStyle,
 ) -> PlotResult
 where
     C: CoordTranslate<From = (f64, f64)>,
-    S: Into<ShapeStyle> + Copy + 'static,
 {
-    let style: ShapeStyle = color.into();
     chart
-        .draw_series(LineSeries::new(
-            points.iter().copied(),
-            style.stroke_width(2),
-        ))?
+        .draw_series(LineSeries::new(points.iter().copied(), style))?
         .label(label)
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style.stroke_width(2)));
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
     chart.draw_series(
         points
             .iter()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::console::{Progress, say};
 use super::limits::{self, FsyncRate, NativeRate, NativeRun};
@@ -184,7 +184,7 @@ fn name_of(scenario: &Scenario) -> String {
 }
 
 /// Everything the suite measured, as the report shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SuiteResults {
     /// When the suite ran (RFC 3339, UTC).
     pub generated_at: String,
@@ -211,7 +211,7 @@ pub struct SuiteResults {
 }
 
 /// The native producer's run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NativeResult {
     /// Its rate.
     pub rate: NativeRate,
@@ -222,7 +222,7 @@ pub struct NativeResult {
 }
 
 /// Filling an outbox while Kafka is unreachable, then draining it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BacklogResult {
     /// Records stored (answered `202`) while Kafka was unreachable.
     pub records: u64,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::telemetry::process_memory;
 
@@ -14,7 +14,7 @@ use crate::telemetry::process_memory;
 const POLL: Duration = Duration::from_millis(2);
 
 /// What ponte's group commits did: how many, holding how many new records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CommitTotals {
     /// Group commits (each one fsync), counting those that only recorded Kafka's
     /// acknowledgements.
@@ -55,7 +55,7 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 }
 
 /// Peak and current resident memory of a process, in bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Memory {
     /// `VmHWM`: the most it was resident at any time.
     pub peak_bytes: u64,

@@ -12,7 +12,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How long the topic must stay quiet, once the high watermarks are reached,
 /// before reading stops. Tansu 0.6.0 reports a partition's high watermark as the
@@ -44,7 +44,7 @@ pub enum VerifyError {
 }
 
 /// What reading the topic back found, for one run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     /// Records ponte acknowledged (`200` or `202`).
     pub acknowledged: u64,

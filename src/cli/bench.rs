@@ -24,6 +24,15 @@ pub(super) enum BenchCommand {
     /// Everything in docs/benchmarks.md, then writes it: limits, startup, every
     /// scenario, a backlog drain. Used by scripts/bench.
     Suite(SuiteArgs),
+    /// Writes docs/benchmarks.md and its plots again from a suite's results.json.
+    Report {
+        /// The raw results a suite wrote.
+        #[arg(long, default_value = "docs/benchmarks/results.json")]
+        results: PathBuf,
+        /// Where to write the report.
+        #[arg(long, default_value = "docs/benchmarks.md")]
+        report: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -140,6 +149,13 @@ pub(super) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Load(args) => runtime.block_on(load(&args)),
         BenchCommand::Limits(args) => runtime.block_on(measure_limits(&args)),
         BenchCommand::Suite(args) => runtime.block_on(run_suite(args)),
+        BenchCommand::Report { results, report } => {
+            let text = std::fs::read_to_string(&results)
+                .with_context(|| format!("cannot read {}", results.display()))?;
+            let results = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a suite's results", results.display()))?;
+            write_report(&results, &report)
+        }
     }
 }
 

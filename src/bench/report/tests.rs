@@ -189,3 +189,42 @@ fn the_report_names_its_mode_targets_limits_and_plots() {
     assert!(text.contains("](benchmarks/throughput.svg)"));
     assert!(text.contains("every acknowledged record was read back"));
 }
+
+#[test]
+fn a_backlog_drain_is_compared_with_the_fastest_delivery_of_live_traffic() {
+    let sync = run(Pace::Closed { concurrency: 64 }, false, 5_000.0);
+    let mut unsync = run(Pace::Closed { concurrency: 64 }, true, 15_000.0);
+    // 150,000 records reached Kafka 15 s after the run started: 10,000 per second.
+    unsync.drain_seconds = Some(5.0);
+    let drained = |per_second: f64| BacklogResult {
+        records: 100_000,
+        fill_seconds: 10.0,
+        drain_seconds: Some(100_000.0 / per_second),
+        per_second: Some(per_second),
+        memory: Memory::default(),
+        verdict: None,
+        verify_error: None,
+    };
+
+    let mut all = results(vec![sync, unsync]);
+    all.backlog = Some(drained(9_000.0));
+    let check_of = |all: &SuiteResults| check(&checks(all), "draining").clone();
+    let fast = check_of(&all);
+    assert_eq!(fast.met, Some(true));
+    assert!(fast.measured.contains("90% of 10,000"), "{}", fast.measured);
+
+    all.backlog = Some(drained(7_000.0));
+    assert_eq!(check_of(&all).met, Some(false));
+}
+
+#[test]
+fn results_read_back_from_json_give_the_same_report() {
+    let all = results(vec![
+        open(1000.0, 2.0),
+        run(Pace::Closed { concurrency: 64 }, true, 9.0),
+    ]);
+    let json = serde_json::to_string(&all).expect("serialise");
+    let again: SuiteResults = serde_json::from_str(&json).expect("deserialise");
+    assert_eq!(markdown(&again, "b"), markdown(&all, "b"));
+    assert_eq!(again.runs[0].scenario.duration, Duration::from_secs(10));
+}
