@@ -38,6 +38,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use broker::Cluster;
 use console::Progress;
 use load::{Endpoint, LoadOutcome};
 use payload::Payload;
@@ -266,15 +267,15 @@ impl RunResult {
 }
 
 /// Runs `scenario` against the ponte at `endpoint`, waits for its records to
-/// reach Kafka, and reads them back from `brokers`. Record keys are
+/// reach Kafka, and reads them back from `cluster`. Record keys are
 /// `bench-<run>-<n>`.
 pub async fn run_scenario(
     endpoint: &Endpoint,
-    brokers: &str,
+    cluster: &Cluster,
     scenario: &Scenario,
     run: &str,
 ) -> Result<RunResult, BenchError> {
-    broker::ensure_topic(brokers, &endpoint.topic).await?;
+    cluster.prepare_topic(&endpoint.topic).await?;
     let probe = Probe::new(&endpoint.base_url, endpoint.api_key.clone());
     let before = probe.commit_totals().await;
 
@@ -295,7 +296,7 @@ pub async fn run_scenario(
         outcome.issued,
         &outcome.acknowledged,
     );
-    match verify(brokers, &endpoint.topic, tally).await {
+    match verify(&cluster.bootstrap, &endpoint.topic, tally).await {
         Ok(verdict) => result.verdict = Some(verdict),
         Err(err) => result.verify_error = Some(err),
     }

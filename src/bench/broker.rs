@@ -12,6 +12,34 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 /// several partition leaders at once as it would on a real cluster.
 pub const PARTITIONS: i32 = 3;
 
+/// The Kafka cluster a benchmark writes to and reads back from.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// `host:port` bootstrap list.
+    pub bootstrap: String,
+    /// Topics appear on first use, so none are created beforehand: librdkafka's
+    /// mock cluster does that and does not answer topic creation requests.
+    pub creates_topics_on_use: bool,
+}
+
+impl Cluster {
+    /// A real cluster, on which benchmark topics are created before use.
+    pub fn at(bootstrap: &str) -> Cluster {
+        Cluster {
+            bootstrap: bootstrap.to_owned(),
+            creates_topics_on_use: false,
+        }
+    }
+
+    /// Makes sure `topic` exists before anything is sent to it.
+    pub async fn prepare_topic(&self, topic: &str) -> Result<(), KafkaError> {
+        if self.creates_topics_on_use {
+            return Ok(());
+        }
+        ensure_topic(&self.bootstrap, topic).await
+    }
+}
+
 /// Creates `topic` with [`PARTITIONS`] partitions unless it exists.
 pub async fn ensure_topic(brokers: &str, topic: &str) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::report::thousands;
+
 /// Counts of a running load, as the progress line shows them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Live {
@@ -38,7 +40,7 @@ impl Progress {
         } else {
             ProgressBar::hidden()
         };
-        let style = ProgressStyle::with_template("{prefix:>28} [{bar:20}] {msg}")
+        let style = ProgressStyle::with_template("{prefix} [{bar:10}] {msg}")
             .expect("the template is valid")
             .progress_chars("=> ");
         bar.set_style(style);
@@ -52,10 +54,10 @@ impl Progress {
         self.bar.set_position(millis);
         let rate = live.answered as f64 / live.elapsed.as_secs_f64().max(0.001);
         self.bar.set_message(format!(
-            "{:>5.1} s  {:>9} answered  {:>8.0} req/s  p99 {:>7.2} ms  failed {}",
+            "{:.1} s  {} answered  {} req/s  p99 {:.2} ms  failed {}",
             live.elapsed.as_secs_f64(),
-            live.answered,
-            rate,
+            thousands(live.answered as f64),
+            thousands(rate),
             live.p99_ms,
             live.failed,
         ));

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::broker::Cluster;
 use super::console::{Progress, say};
 use super::limits::{self, FsyncRate, NativeRate, NativeRun};
 use super::load::{self, Endpoint};
@@ -15,7 +16,7 @@ use super::machine::Machine;
 use super::payload::{Payload, key_prefix};
 use super::target::{self, Memory, Probe};
 use super::verify::{Tally, Verdict};
-use super::{Api, BenchError, Pace, RunResult, Scenario, broker, report, run_scenario, verify};
+use super::{Api, BenchError, Pace, RunResult, Scenario, report, run_scenario, verify};
 use crate::kafka::dev::DevKafka;
 
 /// How long ponte may take to become ready before the suite gives up.
@@ -293,11 +294,16 @@ pub async fn run(options: &SuiteOptions) -> Result<SuiteResults, BenchError> {
         Some(_) => None,
         None => Some(DevKafka::start()?),
     };
-    let brokers = options
-        .brokers
-        .clone()
-        .or_else(|| dev.as_ref().map(DevKafka::bootstrap_servers))
-        .unwrap_or_default();
+    let cluster = match (&options.brokers, &dev) {
+        (Some(brokers), _) => Cluster::at(brokers),
+        (None, dev) => Cluster {
+            bootstrap: dev
+                .as_ref()
+                .map(DevKafka::bootstrap_servers)
+                .unwrap_or_default(),
+            creates_topics_on_use: true,
+        },
+    };
     let work = tempfile::Builder::new()
         .prefix("ponte-bench-")
         .tempdir_in(&options.work_dir)
@@ -319,12 +325,12 @@ pub async fn run(options: &SuiteOptions) -> Result<SuiteResults, BenchError> {
         backlog: None,
     };
     results.fsync = Some(measure_fsync(work.path(), plan.fsync_probe).await?);
-    results.native = Some(measure_native(&brokers, &stamp, plan.native_run).await?);
-    results.startup_ms = time_startups(options, &brokers, work.path()).await?;
-    let (runs, memory) = run_scenarios(options, &brokers, work.path(), &stamp).await?;
+    results.native = Some(measure_native(&cluster, &stamp, plan.native_run).await?);
+    results.startup_ms = time_startups(options, &cluster.bootstrap, work.path()).await?;
+    let (runs, memory) = run_scenarios(options, &cluster, work.path(), &stamp).await?;
     results.runs = runs;
     results.memory = Some(memory);
-    results.backlog = Some(drain_backlog(options, &brokers, work.path(), &stamp).await?);
+    results.backlog = Some(drain_backlog(options, &cluster, work.path(), &stamp).await?);
     Ok(results)
 }
 
@@ -351,7 +357,7 @@ async fn measure_fsync(dir: &Path, length: Duration) -> Result<FsyncRate, BenchE
 }
 
 async fn measure_native(
-    brokers: &str,
+    cluster: &Cluster,
     stamp: &str,
     limit: NativeRun,
 ) -> Result<NativeResult, BenchError> {
@@ -362,14 +368,14 @@ async fn measure_native(
         limit.duration.as_secs_f64(),
         report::thousands(limit.max_records as f64)
     ));
-    broker::ensure_topic(brokers, &topic).await?;
-    let (b, t, r) = (brokers.to_owned(), topic.clone(), run.clone());
+    cluster.prepare_topic(&topic).await?;
+    let (b, t, r) = (cluster.bootstrap.clone(), topic.clone(), run.clone());
     let rate = tokio::task::spawn_blocking(move || limits::native_producer(&b, &t, &r, limit))
         .await
         .map_err(|err| BenchError::io("native producer")(std::io::Error::other(err)))??;
 
     let tally = Tally::new(key_prefix(&run), rate.issued, &rate.acknowledged_numbers);
-    let verified = verify(brokers, &topic, tally).await;
+    let verified = verify(&cluster.bootstrap, &topic, tally).await;
     say(&format!(
         "  {:.0} records/s, {}",
         rate.per_second,
@@ -403,11 +409,11 @@ async fn time_startups(
 /// Every load scenario against one ponte; its memory afterwards.
 async fn run_scenarios(
     options: &SuiteOptions,
-    brokers: &str,
+    cluster: &Cluster,
     work: &Path,
     stamp: &str,
 ) -> Result<(Vec<RunResult>, Memory), BenchError> {
-    let ponte = Running::start(options, brokers, &work.join("serve"))?;
+    let ponte = Running::start(options, &cluster.bootstrap, &work.join("serve"))?;
     let probe = ponte.probe();
     probe
         .wait_ready(Instant::now(), READY_PATIENCE)
@@ -422,7 +428,7 @@ async fn run_scenarios(
             topic: format!("bench-{run}"),
             api_key: None,
         };
-        let result = run_scenario(&endpoint, brokers, scenario, &run).await?;
+        let result = run_scenario(&endpoint, cluster, scenario, &run).await?;
         say(&report::summary_line(&result));
         runs.push(result);
     }
@@ -433,14 +439,14 @@ async fn run_scenarios(
 /// ponte against the broker and times the drain.
 async fn drain_backlog(
     options: &SuiteOptions,
-    brokers: &str,
+    cluster: &Cluster,
     work: &Path,
     stamp: &str,
 ) -> Result<BacklogResult, BenchError> {
     let records = options.plan.backlog;
     let run = format!("{stamp}-backlog");
     let topic = format!("bench-{run}");
-    broker::ensure_topic(brokers, &topic).await?;
+    cluster.prepare_topic(&topic).await?;
     let dir = work.join("backlog");
 
     // Nothing listens on a port just found free: Kafka is unreachable.
@@ -469,14 +475,14 @@ async fn drain_backlog(
     ));
 
     let spawned = Instant::now();
-    let draining = Running::start(options, brokers, &dir)?;
+    let draining = Running::start(options, &cluster.bootstrap, &dir)?;
     let drained = draining.probe().wait_drained(BACKLOG_PATIENCE).await;
     let drain_seconds = drained.map(|_| spawned.elapsed().as_secs_f64());
     let memory = Memory::of(draining.child.id());
     drop(draining);
 
     let tally = Tally::new(key_prefix(&run), outcome.issued, &outcome.acknowledged);
-    let verified = verify(brokers, &topic, tally).await;
+    let verified = verify(&cluster.bootstrap, &topic, tally).await;
     let result = BacklogResult {
         records: stored,
         fill_seconds: outcome.elapsed.as_secs_f64(),

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::bench::broker::Cluster;
 use crate::bench::limits::NativeRun;
 use crate::bench::load::Endpoint;
 use crate::bench::payload::{Payload, key_prefix};
@@ -186,7 +187,8 @@ async fn load(args: &LoadArgs) -> anyhow::Result<()> {
         api_key: args.api_key.clone(),
     };
     let run = format!("{:x}", unix_seconds());
-    let result = bench::run_scenario(&endpoint, &args.brokers, &scenario, &run).await?;
+    let cluster = Cluster::at(&args.brokers);
+    let result = bench::run_scenario(&endpoint, &cluster, &scenario, &run).await?;
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
