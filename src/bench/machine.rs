@@ -1,5 +1,5 @@
 //! The machine a benchmark ran on, as the report describes it: processor, cores,
-//! memory, kernel, and the file system that holds the outbox.
+//! memory, kernel, load, and the file system that holds the outbox.
 
 use std::path::Path;
 
@@ -18,6 +18,10 @@ pub struct Machine {
     pub kernel: String,
     /// File system type and device of the outbox's directory.
     pub outbox_file_system: String,
+    /// The 1, 5 and 15 minute load averages when the run began: other work on
+    /// the machine takes CPU from the benchmark.
+    #[serde(default)]
+    pub load_average: String,
 }
 
 impl Machine {
@@ -46,6 +50,11 @@ impl Machine {
             memory_mib: memory_kib / 1024,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
             outbox_file_system: file_system_of(outbox_dir, &read("/proc/mounts")),
+            load_average: read("/proc/loadavg")
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }

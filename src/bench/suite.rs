@@ -2,8 +2,9 @@
 //! every scenario against one running ponte, and a backlog drain, each verified
 //! by reading the topic back.
 
+mod plan;
+
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -14,10 +15,12 @@ use super::limits::{self, FsyncRate, NativeRate, NativeRun};
 use super::load::{self, Endpoint};
 use super::machine::Machine;
 use super::payload::{Payload, key_prefix};
-use super::target::{self, Memory, Probe};
+use super::target::{Memory, Running, free_port};
 use super::verify::{Tally, Verdict};
 use super::{Api, BenchError, Pace, RunResult, Scenario, report, run_scenario, verify};
 use crate::kafka::dev::DevKafka;
+
+pub use plan::Plan;
 
 /// How long ponte may take to become ready before the suite gives up.
 const READY_PATIENCE: Duration = Duration::from_secs(30);
@@ -43,145 +46,6 @@ pub struct SuiteOptions {
     pub plan: Plan,
     /// The source revision, for the report.
     pub revision: String,
-}
-
-/// The suite's scenarios and the sizes of its other steps.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    /// `full` or `quick`.
-    pub mode: &'static str,
-    /// The load runs, in order.
-    pub scenarios: Vec<Scenario>,
-    /// Length of the fsync probe.
-    pub fsync_probe: Duration,
-    /// Length and size of the native producer's run.
-    pub native_run: NativeRun,
-    /// How many cold starts to time.
-    pub startups: usize,
-    /// Records in the backlog to drain.
-    pub backlog: u64,
-}
-
-impl Plan {
-    /// The report's run: about ten minutes on two cores.
-    pub fn full(rest_proxy: bool) -> Plan {
-        let each = Duration::from_secs(15);
-        Plan {
-            mode: "full",
-            scenarios: scenarios(
-                each,
-                &[1, 8, 64, 128],
-                &[250, 500, 1000, 2000, 4000],
-                rest_proxy,
-            ),
-            fsync_probe: Duration::from_secs(5),
-            native_run: NativeRun {
-                payload: Payload::Invoice,
-                duration: Duration::from_secs(10),
-                max_records: 2_000_000,
-            },
-            startups: 5,
-            backlog: 1_000_000,
-        }
-    }
-
-    /// A smoke run of a minute or two: every kind of step, short and small.
-    pub fn quick(rest_proxy: bool) -> Plan {
-        let each = Duration::from_secs(3);
-        Plan {
-            mode: "quick",
-            scenarios: scenarios(each, &[1, 64], &[250, 1000], rest_proxy),
-            fsync_probe: Duration::from_secs(2),
-            native_run: NativeRun {
-                payload: Payload::Invoice,
-                duration: Duration::from_secs(3),
-                max_records: 300_000,
-            },
-            startups: 3,
-            backlog: 20_000,
-        }
-    }
-}
-
-/// Closed loops at `concurrencies` and open loops at `rates` (sync and async)
-/// with the invoice; then 64 clients with each generated size, with idempotency
-/// keys, asking for async answers, and (if asked) with REST Proxy batches.
-fn scenarios(each: Duration, concurrencies: &[usize], rates: &[u32], rest: bool) -> Vec<Scenario> {
-    let base = Scenario {
-        name: String::new(),
-        api: Api::Middleware,
-        pace: Pace::Closed { concurrency: 64 },
-        duration: each,
-        payload: Payload::Invoice,
-        respond_async: false,
-        idempotency: false,
-        records: None,
-    };
-    let named = |scenario: Scenario| Scenario {
-        name: name_of(&scenario),
-        ..scenario
-    };
-    let mut all = Vec::new();
-    for &concurrency in concurrencies {
-        let pace = Pace::Closed { concurrency };
-        all.push(named(Scenario {
-            pace,
-            ..base.clone()
-        }));
-    }
-    for respond_async in [false, true] {
-        for &rate in rates {
-            let pace = Pace::Open {
-                rate: f64::from(rate),
-            };
-            all.push(named(Scenario {
-                pace,
-                respond_async,
-                ..base.clone()
-            }));
-        }
-    }
-    for size in [200, 2_000, 100_000] {
-        let payload = Payload::Bytes(size);
-        all.push(named(Scenario {
-            payload,
-            ..base.clone()
-        }));
-    }
-    all.push(named(Scenario {
-        idempotency: true,
-        ..base.clone()
-    }));
-    all.push(named(Scenario {
-        respond_async: true,
-        ..base.clone()
-    }));
-    if rest {
-        let api = Api::RestProxy { batch: 10 };
-        all.push(named(Scenario { api, ..base }));
-    }
-    all
-}
-
-/// A short name: `closed 64 invoice sync`, `open 1000/s 2KB async idem`.
-fn name_of(scenario: &Scenario) -> String {
-    let pace = match scenario.pace {
-        Pace::Closed { concurrency } => format!("closed {concurrency}"),
-        Pace::Open { rate } => format!("open {rate:.0}/s"),
-    };
-    let ack = if scenario.respond_async {
-        "async"
-    } else {
-        "sync"
-    };
-    let mut name = format!("{pace} {} {ack}", scenario.payload);
-    if scenario.idempotency {
-        name.push_str(" idem");
-    }
-    if let Api::RestProxy { batch } = scenario.api {
-        name.push_str(&format!(" rest×{batch}"));
-    }
-    name
 }
 
 /// Everything the suite measured, as the report shows it.
@@ -241,68 +105,20 @@ pub struct BacklogResult {
     pub verify_error: Option<String>,
 }
 
-/// A ponte child process, killed when dropped.
-#[derive(Debug)]
-struct Running {
-    child: Child,
-    base_url: String,
-    log: PathBuf,
-}
-
-impl Running {
-    fn start(options: &SuiteOptions, brokers: &str, dir: &Path) -> Result<Running, BenchError> {
-        std::fs::create_dir_all(dir).map_err(BenchError::io("creating an outbox directory"))?;
-        let port = free_port()?;
-        let log = dir.join("ponte.log");
-        let outbox = dir.join("outbox.db");
-        let child = target::spawn(&options.ponte_bin, brokers, &outbox, port, &log).map_err(
-            BenchError::io(format!("starting {}", options.ponte_bin.display())),
-        )?;
-        Ok(Running {
-            child,
-            base_url: format!("http://127.0.0.1:{port}"),
-            log,
-        })
-    }
-
-    fn probe(&self) -> Probe {
-        Probe::new(&self.base_url, None)
-    }
-
-    fn not_ready(&self) -> BenchError {
-        BenchError::NotReady(READY_PATIENCE, self.log.display().to_string())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> Result<u16, BenchError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .map_err(BenchError::io("finding a free port"))
-}
-
 /// Runs the whole suite.
 pub async fn run(options: &SuiteOptions) -> Result<SuiteResults, BenchError> {
-    let dev = match options.brokers {
-        Some(_) => None,
-        None => Some(DevKafka::start()?),
-    };
-    let cluster = match (&options.brokers, &dev) {
-        (Some(brokers), _) => Cluster::at(brokers),
-        (None, dev) => Cluster {
-            bootstrap: dev
-                .as_ref()
-                .map(DevKafka::bootstrap_servers)
-                .unwrap_or_default(),
+    // Held until the suite ends: dropping it stops the mock cluster.
+    let dev = options
+        .brokers
+        .is_none()
+        .then(DevKafka::start)
+        .transpose()?;
+    let cluster = match (&dev, &options.brokers) {
+        (Some(dev), _) => Cluster {
+            bootstrap: dev.bootstrap_servers(),
             creates_topics_on_use: true,
         },
+        (None, brokers) => Cluster::at(brokers.as_deref().unwrap_or_default()),
     };
     let work = tempfile::Builder::new()
         .prefix("ponte-bench-")
@@ -397,9 +213,13 @@ async fn time_startups(
     let mut times = Vec::new();
     for n in 0..options.plan.startups {
         let spawned = Instant::now();
-        let ponte = Running::start(options, brokers, &work.join(format!("startup-{n}")))?;
+        let ponte = Running::start(
+            &options.ponte_bin,
+            brokers,
+            &work.join(format!("startup-{n}")),
+        )?;
         let ready = ponte.probe().wait_ready(spawned, READY_PATIENCE).await;
-        let ready = ready.ok_or_else(|| ponte.not_ready())?;
+        let ready = ready.ok_or_else(|| ponte.not_ready(READY_PATIENCE))?;
         times.push(ready.as_secs_f64() * 1000.0);
     }
     say(&format!("startup to ready: {times:.0?} ms"));
@@ -413,12 +233,12 @@ async fn run_scenarios(
     work: &Path,
     stamp: &str,
 ) -> Result<(Vec<RunResult>, Memory), BenchError> {
-    let ponte = Running::start(options, &cluster.bootstrap, &work.join("serve"))?;
+    let ponte = Running::start(&options.ponte_bin, &cluster.bootstrap, &work.join("serve"))?;
     let probe = ponte.probe();
     probe
         .wait_ready(Instant::now(), READY_PATIENCE)
         .await
-        .ok_or_else(|| ponte.not_ready())?;
+        .ok_or_else(|| ponte.not_ready(READY_PATIENCE))?;
 
     let mut runs = Vec::new();
     for (n, scenario) in options.plan.scenarios.iter().enumerate() {
@@ -432,7 +252,7 @@ async fn run_scenarios(
         say(&report::summary_line(&result));
         runs.push(result);
     }
-    Ok((runs, Memory::of(ponte.child.id())))
+    Ok((runs, ponte.memory()))
 }
 
 /// Fills an outbox through ponte while its broker is unreachable, then starts
@@ -451,7 +271,7 @@ async fn drain_backlog(
 
     // Nothing listens on a port just found free: Kafka is unreachable.
     let nowhere = format!("127.0.0.1:{}", free_port()?);
-    let filling = Running::start(options, &nowhere, &dir)?;
+    let filling = Running::start(&options.ponte_bin, &nowhere, &dir)?;
     let started = Instant::now();
     let endpoint = Endpoint {
         base_url: filling.base_url.clone(),
@@ -462,7 +282,7 @@ async fn drain_backlog(
         .probe()
         .wait_live(started, READY_PATIENCE)
         .await
-        .ok_or_else(|| filling.not_ready())?;
+        .ok_or_else(|| filling.not_ready(READY_PATIENCE))?;
     let fill = backlog_scenario(records);
     let progress = Progress::start("backlog fill (Kafka down)", fill.duration);
     let outcome = load::run(&endpoint, &fill, &run, &progress).await?;
@@ -475,10 +295,10 @@ async fn drain_backlog(
     ));
 
     let spawned = Instant::now();
-    let draining = Running::start(options, &cluster.bootstrap, &dir)?;
+    let draining = Running::start(&options.ponte_bin, &cluster.bootstrap, &dir)?;
     let drained = draining.probe().wait_drained(BACKLOG_PATIENCE).await;
     let drain_seconds = drained.map(|_| spawned.elapsed().as_secs_f64());
-    let memory = Memory::of(draining.child.id());
+    let memory = draining.memory();
     drop(draining);
 
     let tally = Tally::new(key_prefix(&run), outcome.issued, &outcome.acknowledged);
@@ -509,52 +329,5 @@ fn backlog_scenario(records: u64) -> Scenario {
         respond_async: true,
         idempotency: false,
         records: Some(records),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_full_plan_has_the_scenarios_the_targets_are_checked_on() {
-        let plan = Plan::full(false);
-        let names: Vec<&str> = plan.scenarios.iter().map(|s| s.name.as_str()).collect();
-        for expected in [
-            "closed 64 invoice sync",
-            "open 1000/s invoice sync",
-            "open 1000/s invoice async",
-            "closed 64 200B sync",
-            "closed 64 2KB sync",
-            "closed 64 100KB sync",
-            "closed 64 invoice sync idem",
-        ] {
-            assert!(names.contains(&expected), "{expected} in {names:?}");
-        }
-        assert_eq!(plan.backlog, 1_000_000);
-        assert!(names.iter().all(|name| !name.contains("rest")));
-    }
-
-    #[test]
-    fn rest_proxy_batches_are_only_planned_when_asked_for() {
-        let plan = Plan::quick(true);
-        let rest: Vec<&Scenario> = plan
-            .scenarios
-            .iter()
-            .filter(|s| s.api != Api::Middleware)
-            .collect();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(rest[0].name, "closed 64 invoice sync rest×10");
-    }
-
-    #[test]
-    fn the_quick_plan_keeps_every_run_short() {
-        let plan = Plan::quick(false);
-        assert!(
-            plan.scenarios
-                .iter()
-                .all(|s| s.duration <= Duration::from_secs(20))
-        );
-        assert!(plan.native_run.duration <= Duration::from_secs(20));
     }
 }

@@ -2,12 +2,13 @@
 //! whether it is ready and whether its outbox has drained, its commit counters
 //! read from its Prometheus metrics and its memory from `/proc`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::BenchError;
 use crate::telemetry::process_memory;
 
 /// How often readiness and the outbox's depth are polled.
@@ -76,7 +77,7 @@ impl Memory {
 
 /// Starts `binary serve` on loopback `port` against `brokers`, with its outbox
 /// at `outbox` and otherwise ponte's defaults; its log goes to `log`.
-pub fn spawn(
+fn spawn(
     binary: &Path,
     brokers: &str,
     outbox: &Path,
@@ -96,6 +97,63 @@ pub fn spawn(
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+}
+
+/// A ponte child process, killed when dropped.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    /// Its base URL, such as `http://127.0.0.1:40123`.
+    pub base_url: String,
+    log: PathBuf,
+}
+
+impl Running {
+    /// Starts `binary` against `brokers` on a free port, with its outbox and its
+    /// log in `dir`.
+    pub fn start(binary: &Path, brokers: &str, dir: &Path) -> Result<Running, BenchError> {
+        std::fs::create_dir_all(dir).map_err(BenchError::io("creating an outbox directory"))?;
+        let port = free_port()?;
+        let log = dir.join("ponte.log");
+        let outbox = dir.join("outbox.db");
+        let child = spawn(binary, brokers, &outbox, port, &log)
+            .map_err(BenchError::io(format!("starting {}", binary.display())))?;
+        Ok(Running {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            log,
+        })
+    }
+
+    /// Probes for it, without an API key.
+    pub fn probe(&self) -> Probe {
+        Probe::new(&self.base_url, None)
+    }
+
+    /// Its memory now.
+    pub fn memory(&self) -> Memory {
+        Memory::of(self.child.id())
+    }
+
+    /// The error for not having become ready within `patience`.
+    pub fn not_ready(&self, patience: Duration) -> BenchError {
+        BenchError::NotReady(patience, self.log.display().to_string())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port on loopback that nothing listens on right now.
+pub fn free_port() -> Result<u16, BenchError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(BenchError::io("finding a free port"))
 }
 
 /// HTTP probes of a running ponte.

@@ -5,7 +5,7 @@ use crate::bench::limits::{FsyncRate, NativeRate};
 use crate::bench::machine::Machine;
 use crate::bench::suite::NativeResult;
 use crate::bench::target::{CommitTotals, Memory};
-use crate::bench::{Percentiles, Scenario};
+use crate::bench::{Api, Pace, Payload, Percentiles, Scenario};
 
 fn run(pace: Pace, respond_async: bool, records_per_second: f64) -> RunResult {
     RunResult {
