@@ -154,6 +154,11 @@ fn setup(out: &mut String, results: &SuiteResults) {
     let _ = writeln!(out, "| broker | {} |", results.broker);
     let _ = writeln!(
         out,
+        "| run parameters | {} mode: {} |",
+        results.mode, results.parameters
+    );
+    let _ = writeln!(
+        out,
         "| ponte | release build, default settings: outbox on (WAL, `synchronous=FULL`), \
          `acks=all`, idempotent producer, lz4, `linger.ms=5`, no API keys, on loopback |"
     );

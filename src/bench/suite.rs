@@ -55,6 +55,9 @@ pub struct SuiteResults {
     pub generated_at: String,
     /// `full` or `quick`.
     pub mode: String,
+    /// The plan's durations and sizes, in words.
+    #[serde(default)]
+    pub parameters: String,
     /// The source revision.
     pub revision: String,
     /// The machine.
@@ -130,6 +133,7 @@ pub async fn run(options: &SuiteOptions) -> Result<SuiteResults, BenchError> {
     let mut results = SuiteResults {
         generated_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         mode: plan.mode.to_owned(),
+        parameters: plan.describe(),
         revision: options.revision.clone(),
         machine: Machine::describe(work.path()),
         broker: options.broker_label.clone(),

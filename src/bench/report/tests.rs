@@ -58,6 +58,7 @@ fn results(runs: Vec<RunResult>) -> SuiteResults {
     SuiteResults {
         generated_at: "2026-12-03T18:00:00Z".to_owned(),
         mode: "quick".to_owned(),
+        parameters: "each load run 3 s".to_owned(),
         revision: "abc1234".to_owned(),
         machine: Machine::default(),
         broker: "Tansu 0.6.0".to_owned(),

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::bench::limits::NativeRun;
+use crate::bench::report::thousands;
 use crate::bench::{Api, Pace, Payload, Scenario};
 
 /// The suite's scenarios and the sizes of its other steps.
@@ -61,6 +62,23 @@ impl Plan {
             startups: 3,
             backlog: 20_000,
         }
+    }
+
+    /// The durations and sizes, for the report.
+    pub fn describe(&self) -> String {
+        let each = self
+            .scenarios
+            .first()
+            .map_or(0.0, |scenario| scenario.duration.as_secs_f64());
+        format!(
+            "each load run {each:.0} s; fsync probe {:.0} s; native producer up to {:.0} s or {} \
+             records; {} cold starts; backlog of {} records",
+            self.fsync_probe.as_secs_f64(),
+            self.native_run.duration.as_secs_f64(),
+            thousands(self.native_run.max_records as f64),
+            self.startups,
+            thousands(self.backlog as f64),
+        )
     }
 }
 
@@ -178,6 +196,19 @@ mod tests {
             .collect();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].name, "closed 64 invoice sync rest×10");
+    }
+
+    #[test]
+    fn the_plan_describes_its_durations_and_sizes() {
+        let text = Plan::quick(false).describe();
+        assert!(
+            text.starts_with("each load run 3 s; fsync probe 2 s;"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("3 cold starts; backlog of 20,000 records"),
+            "{text}"
+        );
     }
 
     #[test]
