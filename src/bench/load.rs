@@ -20,9 +20,11 @@ use super::console::{Live, Progress};
 use super::payload::{middleware_body, record_key, rest_proxy_body};
 use super::{Api, Pace, Scenario};
 
-/// Most open-loop requests in flight at once; beyond it the next request waits
-/// for a free slot, and its latency (counted from when it was due) says so.
-const MAX_IN_FLIGHT: usize = 4096;
+/// Most open-loop requests in flight at once, each on its own connection; beyond
+/// it the next request waits for a free slot, and its latency (counted from when
+/// it was due) says so. Below ponte's default `max_connections` (1024), so that
+/// an overloaded ponte shows as latency, not as refused connections.
+const MAX_IN_FLIGHT: usize = 1000;
 
 /// How long one request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
