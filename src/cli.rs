@@ -13,6 +13,7 @@ macro_rules! out {
     };
 }
 
+mod bench;
 mod keys;
 mod messages;
 mod outbox;
@@ -74,6 +75,12 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Measure ponte: load runs verified end to end, the disk's and Kafka's limits,
+    /// and the suite behind docs/benchmarks.md.
+    Bench {
+        #[command(subcommand)]
+        action: bench::BenchCommand,
+    },
     /// Check the configuration and print it, with secrets masked.
     Config {
         /// Print JSON instead of TOML.
@@ -102,6 +109,7 @@ pub fn main() -> ExitCode {
     let outcome = load_dotenv().and_then(|()| match cli.command {
         Command::Serve { dev, settings } => serve(dev, &settings),
         Command::Config { json, settings } => print_config(json, &settings),
+        Command::Bench { action } => bench::run(action),
         Command::Keys {
             action: KeysCommand::Generate { name, scopes },
         } => keys::generate(&name, &scopes),

@@ -14,11 +14,12 @@
 //!
 //! Beside the pipeline: [`config`] (settings and their defaults), [`telemetry`]
 //! (logs, counters and Prometheus metrics), [`admin`] (topics and brokers),
-//! [`cli`] (the command line) and [`server`], which wires everything together
-//! and shuts it down in order.
+//! [`cli`] (the command line), [`server`], which wires everything together
+//! and shuts it down in order, and [`bench`], which measures it all.
 
 pub mod admin;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod http;
