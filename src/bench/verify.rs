@@ -92,8 +92,14 @@ impl Tally {
         }
     }
 
-    /// Takes in one record's key; keys of other runs are ignored.
+    /// Takes in one record's key; keys of other runs are ignored. A key sent
+    /// through the REST Proxy's JSON format arrives as JSON text (`"bench-r-7"`)
+    /// and counts as the bare key.
     pub fn observe(&mut self, key: &[u8]) {
+        let key = key
+            .strip_prefix(b"\"")
+            .and_then(|inner| inner.strip_suffix(b"\""))
+            .unwrap_or(key);
         let number = std::str::from_utf8(key)
             .ok()
             .and_then(|key| key.strip_prefix(self.prefix.as_str()))
@@ -232,6 +238,13 @@ mod tests {
         assert_eq!(verdict.duplicated, 1);
         assert_eq!(verdict.unacknowledged_found, 1);
         assert!(!verdict.exactly_once());
+    }
+
+    #[test]
+    fn json_text_keys_of_the_rest_proxy_count_as_their_bare_key() {
+        let verdict = tally_of(2, &[0, 1], &["\"bench-r1-0\"", "bench-r1-1"]);
+
+        assert_eq!((verdict.missing, verdict.duplicated), (0, 0));
     }
 
     #[test]

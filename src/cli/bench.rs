@@ -126,8 +126,14 @@ pub(super) struct SuiteArgs {
     /// A short smoke run instead of the full one.
     #[arg(long, env = "BENCH_QUICK", value_parser = clap::builder::BoolishValueParser::new())]
     quick: bool,
-    /// Also run REST Proxy batches (needs a ponte that serves that API).
-    #[arg(long, env = "BENCH_REST_PROXY", value_parser = clap::builder::BoolishValueParser::new())]
+    /// Also run REST Proxy batches (`BENCH_REST_PROXY=0` leaves them out).
+    #[arg(
+        long,
+        env = "BENCH_REST_PROXY",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     rest_proxy: bool,
     /// Records in the backlog to drain (default: 1,000,000; quick: 20,000).
     #[arg(long, env = "BENCH_BACKLOG")]

@@ -136,8 +136,13 @@ fn scenarios(each: Duration, concurrencies: &[usize], rates: &[u32], rest: bool)
         ..base.clone()
     }));
     if rest {
-        let api = Api::RestProxy { batch: 10 };
-        all.push(named(Scenario { api, ..base }));
+        for batch in [10, 100] {
+            let api = Api::RestProxy { batch };
+            all.push(named(Scenario {
+                api,
+                ..base.clone()
+            }));
+        }
     }
     all
 }
@@ -194,8 +199,14 @@ mod tests {
             .iter()
             .filter(|s| s.api != Api::Middleware)
             .collect();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(rest[0].name, "closed 64 invoice sync rest×10");
+        let names: Vec<&str> = rest.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "closed 64 invoice sync rest×10",
+                "closed 64 invoice sync rest×100"
+            ]
+        );
     }
 
     #[test]
