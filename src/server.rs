@@ -20,7 +20,7 @@ use crate::auth::KeyRing;
 use crate::config::Settings;
 use crate::http::{self, AppState, Ingest};
 use crate::kafka::{self, Connectivity};
-use crate::outbox::sqlite::{Checkpointer, SqliteStore};
+use crate::outbox::sqlite::SqliteStore;
 use crate::outbox::{self, Backlog, Outbox, Retention, StoreError, WriterLimits};
 use crate::record::now_ms;
 use crate::relay::backoff::Backoff;
@@ -41,9 +41,6 @@ const CLEANUP_IDLE: Duration = Duration::from_secs(10);
 /// Committed batches that may wait for the relay before the writer stops handing
 /// them over in memory (the relay then reads them from the outbox).
 const RELAY_QUEUE_BATCHES: usize = 256;
-
-/// How often the write-ahead log is copied back into the outbox file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Why ponte could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -251,7 +248,6 @@ struct Pipeline {
     backlog: Option<Arc<Mutex<dyn Backlog>>>,
     threads: Vec<JoinHandle<()>>,
     cleanup: Option<tokio::task::JoinHandle<()>>,
-    checkpointer: Option<Checkpointer>,
 }
 
 impl Pipeline {
@@ -278,7 +274,6 @@ impl Pipeline {
                 backlog: None,
                 threads: Vec::new(),
                 cleanup: None,
-                checkpointer: None,
             });
         }
 
@@ -290,9 +285,6 @@ impl Pipeline {
         let store = SqliteStore::open(&settings.outbox_path)
             .map_err(unusable)?
             .with_idempotency_window(window);
-        let checkpointer = store
-            .spawn_checkpointer(CHECKPOINT_EVERY)
-            .map_err(unusable)?;
         let relay_backlog = store.backlog().map_err(unusable)?;
         let api_backlog = store.backlog().map_err(unusable)?;
 
@@ -330,7 +322,6 @@ impl Pipeline {
             backlog: Some(Arc::new(Mutex::new(api_backlog))),
             threads: vec![relay, writer],
             cleanup: Some(cleanup),
-            checkpointer: Some(checkpointer),
         })
     }
 
@@ -353,13 +344,8 @@ impl Pipeline {
         drop(self.backlog);
 
         let threads = self.threads;
-        let checkpointer = self.checkpointer;
         let joined = tokio::task::spawn_blocking(move || {
-            let joined = threads.into_iter().all(|thread| thread.join().is_ok());
-            if let Some(checkpointer) = checkpointer {
-                checkpointer.stop();
-            }
-            joined
+            threads.into_iter().all(|thread| thread.join().is_ok())
         })
         .await;
         if !matches!(joined, Ok(true)) {

@@ -5,7 +5,6 @@
 //! ponte adds columns of its own (retry schedule, attempts, idempotency keys) and
 //! indexes; it adds them to an existing table when it first opens it.
 
-mod checkpoint;
 mod read;
 mod write;
 
@@ -15,7 +14,6 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::store::StoreError;
-pub use checkpoint::Checkpointer;
 pub use read::SqliteBacklog;
 
 const TABLE: &str = "
@@ -118,7 +116,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
 
 /// How long a statement waits for a lock held by someone else, such as an operator
 /// running `sqlite3` on the live file.
-pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The write side: owned by the writer thread.
 #[derive(Debug)]
@@ -154,15 +152,6 @@ impl SqliteStore {
     pub fn with_idempotency_window(mut self, window: Duration) -> SqliteStore {
         self.idempotency_window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         self
-    }
-
-    /// Moves checkpoints off this connection's commits onto a thread of their own,
-    /// which runs one every `every` (see [`Checkpointer`]).
-    pub fn spawn_checkpointer(&self, every: Duration) -> Result<Checkpointer, StoreError> {
-        let checkpointer = Checkpointer::spawn(&self.path, every)?;
-        self.connection
-            .execute_batch("PRAGMA wal_autocheckpoint = 0")?;
-        Ok(checkpointer)
     }
 
     /// Opens a read-only connection to the same file, for the relay or the API.

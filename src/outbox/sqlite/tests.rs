@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use rusqlite::Connection;
 
 use super::*;
@@ -588,38 +586,4 @@ fn binary_keys_null_values_headers_partitions_and_timestamps_survive_the_outbox(
         ],
         "UTF-8 stays TEXT for the middleware's tools; other bytes are BLOBs"
     );
-}
-
-#[test]
-fn the_checkpointer_copies_committed_rows_into_the_database_file() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("outbox.db");
-    let mut store = SqliteStore::open(&path).expect("open");
-    let checkpointer = store
-        .spawn_checkpointer(Duration::from_millis(10))
-        .expect("checkpointer");
-    let before = std::fs::metadata(&path).expect("file").len();
-
-    let records: Vec<Record> = (0..2_000).map(record).collect();
-    store.commit(&plain(&records), &[]).expect("commit");
-    // The rows are in the WAL; the database file grows once they are copied.
-    let mut after = before;
-    for _ in 0..500 {
-        after = std::fs::metadata(&path).expect("file").len();
-        if after > before + 32 * 1024 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    checkpointer.stop();
-
-    assert!(
-        after > before + 32 * 1024,
-        "file grew from {before} to {after} bytes"
-    );
-    let rows: i64 = Connection::open(&path)
-        .expect("open")
-        .query_row("SELECT count(*) FROM outbox", [], |row| row.get(0))
-        .expect("count");
-    assert_eq!(rows, 2_000);
 }
