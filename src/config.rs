@@ -65,7 +65,9 @@ pub struct Settings {
     pub shutdown_timeout_ms: u64,
     /// Producer compression: `none`, `gzip`, `snappy`, `lz4` or `zstd`.
     pub kafka_compression: Compression,
-    /// How long the producer waits to fill a batch before sending it.
+    /// How long the producer waits to fill a batch before sending it. A
+    /// synchronous request waits it too, so it is short: under load, batches
+    /// fill while earlier ones are in flight.
     pub kafka_linger_ms: u64,
     /// How long the producer keeps trying one send before it reports a failure to
     /// ponte; bounds librdkafka's own retries so that failures surface.
@@ -151,7 +153,7 @@ impl Default for Settings {
             record_source: "ponte".to_owned(),
             shutdown_timeout_ms: 10_000,
             kafka_compression: Compression::Lz4,
-            kafka_linger_ms: 5,
+            kafka_linger_ms: 1,
             kafka_message_timeout_ms: 30_000,
             kafka_statistics_interval_ms: 1_000,
             retry_backoff_initial_ms: 300,

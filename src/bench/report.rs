@@ -85,6 +85,16 @@ pub fn markdown(results: &SuiteResults, plots: &str) -> String {
     out
 }
 
+/// The report with hand-written `notes` (Markdown with its own headings) put
+/// before its "How this was measured" section.
+pub fn with_notes(report: &str, notes: &str) -> String {
+    let notes = notes.trim_end();
+    match report.find("## How this was measured") {
+        Some(at) => format!("{}{notes}\n\n{}", &report[..at], &report[at..]),
+        None => format!("{}\n\n{notes}\n", report.trim_end()),
+    }
+}
+
 fn header(out: &mut String, results: &SuiteResults) {
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(
@@ -160,7 +170,7 @@ fn setup(out: &mut String, results: &SuiteResults) {
     let _ = writeln!(
         out,
         "| ponte | release build, default settings: outbox on (WAL, `synchronous=FULL`), \
-         `acks=all`, idempotent producer, lz4, `linger.ms=5`, no API keys, on loopback |"
+         `acks=all`, idempotent producer, lz4, `linger.ms=1`, no API keys, on loopback |"
     );
     let _ = writeln!(
         out,

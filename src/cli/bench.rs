@@ -286,8 +286,13 @@ fn write_report(results: &suite::SuiteResults, path: &std::path::Path) -> anyhow
     std::fs::write(plots.join("results.json"), json + "\n")?;
 
     let relative = stem.to_string_lossy();
-    std::fs::write(path, report::markdown(results, &relative))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut text = report::markdown(results, &relative);
+    // What was profiled and changed is written by people, beside the results.
+    let notes = plots.join("notes.md");
+    if let Ok(notes) = std::fs::read_to_string(&notes) {
+        text = report::with_notes(&text, &notes);
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     out!("wrote {} and {}/", path.display(), plots.display());
     for check in report::checks(results) {
         let result = match check.met {

@@ -229,3 +229,18 @@ fn results_read_back_from_json_give_the_same_report() {
     assert_eq!(markdown(&again, "b"), markdown(&all, "b"));
     assert_eq!(again.runs[0].scenario.duration, Duration::from_secs(10));
 }
+
+#[test]
+fn notes_go_before_the_method_or_at_the_end() {
+    let report = "# Benchmarks\n\n## Runs\n\nx\n\n## How this was measured\n\ny\n";
+    let notes = "## Profile\n\nthe writer\n";
+
+    let placed = with_notes(report, notes);
+    let appended = with_notes("# Benchmarks\n", notes);
+
+    assert_eq!(
+        placed,
+        "# Benchmarks\n\n## Runs\n\nx\n\n## Profile\n\nthe writer\n\n## How this was measured\n\ny\n"
+    );
+    assert_eq!(appended, "# Benchmarks\n\n## Profile\n\nthe writer\n");
+}
