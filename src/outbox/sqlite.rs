@@ -80,6 +80,7 @@ CREATE INDEX IF NOT EXISTS outbox_status_id ON outbox (status, id);
 CREATE INDEX IF NOT EXISTS outbox_scheduled ON outbox (id) WHERE next_attempt_at IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_idempotency_key ON outbox (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_sent_at ON outbox (sent_at) WHERE status = 'sent';
 ";
 
 /// Row counts per status, kept exact by triggers in the same transactions as the

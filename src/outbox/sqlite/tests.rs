@@ -587,3 +587,44 @@ fn binary_keys_null_values_headers_partitions_and_timestamps_survive_the_outbox(
         "UTF-8 stays TEXT for the middleware's tools; other bytes are BLOBs"
     );
 }
+
+#[test]
+fn purging_sent_rows_reads_only_the_expired_ones_through_their_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut store, ids) = store_with(&dir, 4);
+    let outcomes: Vec<Outcome> = ids.iter().map(|&id| sent(id, id)).collect();
+    store.commit(&[], &outcomes).expect("sent at 5,000");
+    // A row marked sent by another tool, without sent_at, goes by its arrival.
+    store
+        .connection
+        .execute("UPDATE outbox SET sent_at = NULL WHERE id = ?1", [ids[3]])
+        .expect("by hand");
+    let plan: Vec<String> = store
+        .connection
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT id FROM outbox INDEXED BY outbox_sent_at
+             WHERE status = 'sent' AND sent_at < 1 ORDER BY sent_at",
+        )
+        .expect("plan")
+        .query_map([], |row| row.get::<_, String>(3))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("plan rows");
+    let expired = PurgeFilter {
+        status: "sent".to_owned(),
+        topic: None,
+        before_ms: 5_001,
+    };
+    let too_early = PurgeFilter {
+        before_ms: 1_000,
+        ..expired.clone()
+    };
+
+    assert_eq!(store.purge(&too_early, 100).expect("purge"), 0);
+    assert_eq!(store.purge(&expired, 100).expect("purge"), 4);
+    assert!(
+        plan.iter()
+            .any(|step| step.starts_with("SEARCH") && step.contains("outbox_sent_at")),
+        "{plan:?}"
+    );
+}

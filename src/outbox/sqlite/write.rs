@@ -54,6 +54,9 @@ impl Store for SqliteStore {
     }
 
     fn purge(&mut self, filter: &PurgeFilter, limit: usize) -> Result<u64, StoreError> {
+        if filter.status == "sent" {
+            return purge_sent(&self.connection, filter, limit);
+        }
         let mut delete = self.connection.prepare_cached(
             "DELETE FROM outbox WHERE id IN (
                  SELECT id FROM outbox
@@ -104,6 +107,40 @@ impl Store for SqliteStore {
         while steps.next()?.is_some() {}
         Ok(())
     }
+}
+
+/// Deletes `sent` rows acknowledged before the cut-off through the `outbox_sent_at`
+/// index, touching only the rows it deletes: the periodic cleanup runs this on
+/// the writer's thread, and a scan of every `sent` row there would hold up
+/// every commit behind it. Rows without `sent_at` (written by other tools) go by
+/// their arrival time.
+fn purge_sent(
+    connection: &Connection,
+    filter: &PurgeFilter,
+    limit: usize,
+) -> Result<u64, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut acknowledged = connection.prepare_cached(
+        "DELETE FROM outbox WHERE id IN (
+             SELECT id FROM outbox INDEXED BY outbox_sent_at
+             WHERE status = 'sent' AND sent_at < ?2 AND (?1 IS NULL OR topic = ?1)
+             ORDER BY sent_at LIMIT ?3)",
+    )?;
+    let deleted = acknowledged.execute(params![filter.topic, filter.before_ms, limit])?;
+    let mut undated = connection.prepare_cached(
+        "DELETE FROM outbox WHERE id IN (
+             SELECT id FROM outbox INDEXED BY outbox_sent_at
+             WHERE status = 'sent' AND sent_at IS NULL AND (?1 IS NULL OR topic = ?1)
+               AND coalesce(created_at, timestamp) < ?2
+             LIMIT ?3)",
+    )?;
+    let rest = limit - i64::try_from(deleted).unwrap_or(limit);
+    let more = if rest > 0 {
+        undated.execute(params![filter.topic, filter.before_ms, rest])?
+    } else {
+        0
+    };
+    Ok((deleted + more) as u64)
 }
 
 /// Stores one record, unless its idempotency key (within the window) or its
