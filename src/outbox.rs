@@ -73,6 +73,16 @@
 //! The writer, the relay and the status API see storage only through [`Store`]
 //! and [`Backlog`], so that a PostgreSQL outbox shared by several ponte instances
 //! can sit behind the same interface. [`sqlite`] is the engine ponte ships with.
+//!
+//! # Cost per record
+//!
+//! The writer thread is ponte's ceiling in records per second (see
+//! `docs/benchmarks.md`): each record is a table row, entries in up to four indexes and
+//! two updates of `outbox_counts` (stored, then acknowledged).
+// TODO(outbox): the writer does more per record than it must. Counts kept by the
+// writer instead of a trigger per row, Kafka's acknowledgements written as one
+// statement per commit, and fewer indexes would each raise the records-per-second
+// ceiling; so would a second writer on a PostgreSQL outbox.
 
 pub mod sqlite;
 mod store;
