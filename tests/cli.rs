@@ -322,3 +322,41 @@ fn kafka_secrets_come_from_files_reach_librdkafka_and_are_never_printed() {
     );
     assert!(!stderr(&refused).contains("s3cr3t"));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_a_long_listing_quietly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let outbox = dir.path().join("outbox.db");
+    let env = [("PONTE_OUTBOX_PATH", outbox.to_str().expect("path"))];
+    drop(ponte::outbox::sqlite::SqliteStore::open(&outbox).expect("a new outbox"));
+    sqlite3(
+        &outbox,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+         INSERT INTO outbox (message_id, topic, key, value, timestamp, created_at)
+         SELECT 'longa-' || i, 'longa', 'chave-' || i, '{}', i, i FROM n",
+    );
+
+    // Far more output than a pipe holds: ponte writes until the reader is gone.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ponte"))
+        .args(["messages", "list", "--limit", "5000", "--json"])
+        .env_clear()
+        .envs(env)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ponte runs");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().expect("stdout"), &mut first)
+        .expect("some output");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("ponte ends");
+
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status,
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}
