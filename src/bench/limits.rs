@@ -1,15 +1,22 @@
 //! The physical limits ponte is measured against, on the same machine and in the
 //! same run: how many fsyncs per second the outbox's file system takes, and how
-//! many records per second a native producer gets into the same broker.
+//! many records per second a native producer gets into the same broker, both as
+//! fast as it can (a pipeline, the broker's ceiling) and as many clients would
+//! that each wait for Kafka's acknowledgement before sending the next record
+//! (what ponte's closed-loop runs do, and what an ERP client does).
 
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
+    ProducerContext,
+};
 use rdkafka::{ClientContext, Message as _};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +30,13 @@ const FILE_BLOCKS: u64 = 1024;
 
 /// How long the native producer may take to deliver what it still holds.
 const FLUSH_PATIENCE: Duration = Duration::from_secs(120);
+
+/// How long one closed-loop sender waits for its record's acknowledgement.
+const SEND_PATIENCE: Duration = Duration::from_secs(30);
+
+/// ponte's own producer linger (see `crate::kafka`): the closed-loop native
+/// senders use it too, so that both wait the same for a batch to leave.
+const PONTE_LINGER_MS: &str = "1";
 
 /// How fast the disk makes writes durable.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -116,6 +130,84 @@ pub struct NativeRun {
     pub duration: Duration,
     /// Most records sent: a fast broker keeps them all, in memory for Tansu.
     pub max_records: u64,
+}
+
+/// Records sent by `senders` clients that each wait for Kafka's acknowledgement
+/// of one record before sending the next, for `limits.duration` (or until
+/// `limits.max_records`), with ponte's producer settings (idempotent,
+/// `acks=all`, lz4, `linger.ms=1`): the native counterpart of ponte's
+/// closed-loop run with as many HTTP clients.
+pub async fn native_senders(
+    brokers: &str,
+    topic: &str,
+    run: &str,
+    limits: NativeRun,
+    senders: usize,
+) -> Result<NativeRate, KafkaError> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", PONTE_LINGER_MS)
+        .create()?;
+    let shared = ClosedLoop {
+        producer,
+        topic: topic.to_owned(),
+        run: run.to_owned(),
+        value: limits.payload.value(),
+        issued: AtomicU64::new(0),
+        limits,
+        started: Instant::now(),
+    };
+
+    let acknowledged: Vec<Vec<u64>> =
+        futures_util::future::try_join_all((0..senders).map(|_| shared.sender())).await?;
+    let seconds = shared.started.elapsed().as_secs_f64();
+    let numbers: Vec<u64> = acknowledged.into_iter().flatten().collect();
+    Ok(NativeRate {
+        acknowledged: numbers.len() as u64,
+        issued: shared.issued.load(Ordering::Relaxed),
+        seconds,
+        per_second: numbers.len() as f64 / seconds,
+        acknowledged_numbers: numbers,
+    })
+}
+
+/// What the closed-loop senders share.
+struct ClosedLoop {
+    producer: FutureProducer,
+    topic: String,
+    run: String,
+    value: std::sync::Arc<str>,
+    issued: AtomicU64,
+    limits: NativeRun,
+    started: Instant,
+}
+
+impl ClosedLoop {
+    /// One client: send, wait for the acknowledgement, repeat. Returns the
+    /// numbers of its acknowledged records.
+    async fn sender(&self) -> Result<Vec<u64>, KafkaError> {
+        let mut acknowledged = Vec::new();
+        while self.started.elapsed() < self.limits.duration {
+            let number = self.issued.fetch_add(1, Ordering::Relaxed);
+            if number >= self.limits.max_records {
+                self.issued.fetch_sub(1, Ordering::Relaxed);
+                break;
+            }
+            let key = record_key(&self.run, number);
+            let record = FutureRecord::to(&self.topic)
+                .key(&key)
+                .payload(self.value.as_bytes());
+            self.producer
+                .send(record, SEND_PATIENCE)
+                .await
+                .map_err(|(err, _)| err)?;
+            acknowledged.push(number);
+        }
+        Ok(acknowledged)
+    }
 }
 
 /// Sends records keyed `bench-<run>-<n>` to `topic` as fast as an idempotent

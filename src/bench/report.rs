@@ -9,6 +9,7 @@ mod checks;
 pub use checks::{Check, checks};
 
 use super::RunResult;
+use super::suite::plan::HEADLINE_CLIENTS;
 use super::suite::{BacklogResult, SuiteResults};
 use super::verify::Verdict;
 
@@ -201,6 +202,20 @@ fn limits(out: &mut String, results: &SuiteResults) {
             "| Kafka: native producer | {} records/s | librdkafka, `acks=all`, idempotent, lz4, \
              `linger.ms=5`: {} invoices as fast as it takes them, {:.1} s until all were \
              acknowledged; {} |",
+            thousands(native.rate.per_second),
+            thousands(native.rate.acknowledged as f64),
+            native.rate.seconds,
+            verified(&verdict)
+        );
+    }
+    if let Some(native) = &results.native_senders {
+        let verdict = verification(native.verdict, native.verify_error.as_deref());
+        let _ = writeln!(
+            out,
+            "| Kafka: native producer, one record at a time per sender | {} records/s | the \
+             same producer with ponte's `linger.ms=1`, and {HEADLINE_CLIENTS} senders that each \
+             wait for a record's acknowledgement before sending the next, as ponte's clients \
+             wait for their answers: {} invoices in {:.1} s; {} |",
             thousands(native.rate.per_second),
             thousands(native.rate.acknowledged as f64),
             native.rate.seconds,

@@ -2,7 +2,7 @@
 //! every scenario against one running ponte, and a backlog drain, each verified
 //! by reading the topic back.
 
-mod plan;
+pub mod plan;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -66,8 +66,13 @@ pub struct SuiteResults {
     pub broker: String,
     /// The disk's fsync rate.
     pub fsync: Option<FsyncRate>,
-    /// The native producer's rate into the same broker, and its verification.
+    /// The native producer's rate into the same broker, as fast as it takes
+    /// records, and its verification.
     pub native: Option<NativeResult>,
+    /// The native producer's rate with as many senders as ponte's headline run
+    /// has clients, each waiting for its acknowledgement, and its verification.
+    #[serde(default)]
+    pub native_senders: Option<NativeResult>,
     /// Spawn to first `200` from `/health/ready`, with an empty outbox, in ms.
     pub startup_ms: Vec<f64>,
     /// The load runs.
@@ -139,13 +144,17 @@ pub async fn run(options: &SuiteOptions) -> Result<SuiteResults, BenchError> {
         broker: options.broker_label.clone(),
         fsync: None,
         native: None,
+        native_senders: None,
         startup_ms: Vec::new(),
         runs: Vec::new(),
         memory: None,
         backlog: None,
     };
     results.fsync = Some(measure_fsync(work.path(), plan.fsync_probe).await?);
-    results.native = Some(measure_native(&cluster, &stamp, plan.native_run).await?);
+    results.native = Some(measure_native(&cluster, &stamp, plan.native_run, None).await?);
+    let senders = Some(plan.native_senders);
+    results.native_senders =
+        Some(measure_native(&cluster, &stamp, plan.native_run, senders).await?);
     results.startup_ms = time_startups(options, &cluster.bootstrap, work.path()).await?;
     let (runs, memory) = run_scenarios(options, &cluster, work.path(), &stamp).await?;
     results.runs = runs;
@@ -176,23 +185,38 @@ async fn measure_fsync(dir: &Path, length: Duration) -> Result<FsyncRate, BenchE
     Ok(rate)
 }
 
+/// The native producer: as fast as it takes records (`senders` is `None`), or
+/// with that many senders that each wait for their acknowledgement.
 async fn measure_native(
     cluster: &Cluster,
     stamp: &str,
     limit: NativeRun,
+    senders: Option<usize>,
 ) -> Result<NativeResult, BenchError> {
-    let run = format!("{stamp}-native");
+    let run = match senders {
+        None => format!("{stamp}-native"),
+        Some(n) => format!("{stamp}-native{n}"),
+    };
     let topic = format!("bench-{run}");
+    let how = senders.map_or_else(
+        || "as fast as it takes them".to_owned(),
+        |n| format!("{n} senders, each waiting for its acknowledgement"),
+    );
     say(&format!(
-        "native producer: up to {:.0} s or {} records into {topic}",
+        "native producer ({how}): up to {:.0} s or {} records into {topic}",
         limit.duration.as_secs_f64(),
         report::thousands(limit.max_records as f64)
     ));
     cluster.prepare_topic(&topic).await?;
-    let (b, t, r) = (cluster.bootstrap.clone(), topic.clone(), run.clone());
-    let rate = tokio::task::spawn_blocking(move || limits::native_producer(&b, &t, &r, limit))
-        .await
-        .map_err(|err| BenchError::io("native producer")(std::io::Error::other(err)))??;
+    let rate = match senders {
+        Some(n) => limits::native_senders(&cluster.bootstrap, &topic, &run, limit, n).await?,
+        None => {
+            let (b, t, r) = (cluster.bootstrap.clone(), topic.clone(), run.clone());
+            tokio::task::spawn_blocking(move || limits::native_producer(&b, &t, &r, limit))
+                .await
+                .map_err(|err| BenchError::io("native producer")(std::io::Error::other(err)))??
+        }
+    };
 
     let tally = Tally::new(key_prefix(&run), rate.issued, &rate.acknowledged_numbers);
     let verified = verify(&cluster.bootstrap, &topic, tally).await;

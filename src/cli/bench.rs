@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::bench::broker::Cluster;
-use crate::bench::limits::NativeRun;
+use crate::bench::limits::{NativeRate, NativeRun};
 use crate::bench::load::Endpoint;
 use crate::bench::payload::{Payload, key_prefix};
 use crate::bench::suite::{self, Plan, SuiteOptions};
@@ -107,6 +107,10 @@ pub(super) struct LimitsArgs {
     /// Most records the native producer sends (a fast broker keeps them all).
     #[arg(long, default_value_t = 2_000_000)]
     max_records: u64,
+    /// Also measure this many native senders that each wait for a record's
+    /// acknowledgement before sending the next (0: don't).
+    #[arg(long, default_value_t = 64)]
+    senders: usize,
 }
 
 #[derive(Debug, Args)]
@@ -217,29 +221,41 @@ async fn measure_limits(args: &LimitsArgs) -> anyhow::Result<()> {
     );
 
     bench::broker::ensure_topic(&args.brokers, &args.topic).await?;
-    let run = format!("{:x}-native", unix_seconds());
-    let (brokers, topic, worker_run) = (args.brokers.clone(), args.topic.clone(), run.clone());
     let limit = NativeRun {
         payload: args.payload,
         duration,
         max_records: args.max_records,
     };
+    let run = format!("{:x}-native", unix_seconds());
+    let (brokers, topic, worker_run) = (args.brokers.clone(), args.topic.clone(), run.clone());
     let native = tokio::task::spawn_blocking(move || {
         limits::native_producer(&brokers, &topic, &worker_run, limit)
     })
     .await??;
-    let tally = Tally::new(
-        key_prefix(&run),
-        native.issued,
-        &native.acknowledged_numbers,
-    );
+    report_native(args, "as fast as it takes them", &run, &native).await;
+
+    if args.senders > 0 {
+        let run = format!("{:x}-native{}", unix_seconds(), args.senders);
+        let native =
+            limits::native_senders(&args.brokers, &args.topic, &run, limit, args.senders).await?;
+        let how = format!(
+            "{} senders, each waiting for its acknowledgement",
+            args.senders
+        );
+        report_native(args, &how, &run, &native).await;
+    }
+    Ok(())
+}
+
+/// Prints a native producer's rate and what reading its records back found.
+async fn report_native(args: &LimitsArgs, how: &str, run: &str, native: &NativeRate) {
+    let tally = Tally::new(key_prefix(run), native.issued, &native.acknowledged_numbers);
     let verdict = bench::verify(&args.brokers, &args.topic, tally).await;
     out!(
-        "native producer: {} records/s ({})",
+        "native producer ({how}): {} records/s ({})",
         report::thousands(native.per_second),
         report::verified(&verdict)
     );
-    Ok(())
 }
 
 async fn run_suite(args: SuiteArgs) -> anyhow::Result<()> {

@@ -78,6 +78,17 @@ fn results(runs: Vec<RunResult>) -> SuiteResults {
             verdict: None,
             verify_error: None,
         }),
+        native_senders: Some(NativeResult {
+            rate: NativeRate {
+                acknowledged: 8_000,
+                issued: 8_000,
+                seconds: 2.0,
+                per_second: 4_000.0,
+                acknowledged_numbers: Vec::new(),
+            },
+            verdict: None,
+            verify_error: None,
+        }),
         startup_ms: vec![150.0, 90.0, 120.0],
         runs,
         memory: Some(Memory {
@@ -105,17 +116,35 @@ fn thousands_are_grouped_with_commas() {
 }
 
 #[test]
-fn the_headline_run_is_compared_with_the_native_producer() {
+fn the_headline_run_is_compared_with_native_senders_and_with_the_pipeline() {
     let all = results(vec![run(Pace::Closed { concurrency: 64 }, false, 6_000.0)]);
     let checks = checks(&all);
-    let headline = check(&checks, "64 concurrent");
-    assert_eq!(headline.met, Some(true));
-    assert!(headline.measured.contains("60%"), "{}", headline.measured);
+    let senders = check(
+        &checks,
+        "64 concurrent clients (invoice, sync), against 64 native",
+    );
+    assert_eq!(senders.met, Some(true));
+    assert!(senders.measured.contains("150%"), "{}", senders.measured);
+    let ceiling = check(
+        &checks,
+        "64 concurrent clients (invoice, sync), against the native",
+    );
+    assert_eq!(ceiling.met, Some(true));
+    assert!(ceiling.measured.contains("60%"), "{}", ceiling.measured);
 
-    let slow = results(vec![run(Pace::Closed { concurrency: 64 }, false, 4_000.0)]);
-    assert_eq!(
-        check(&super::checks(&slow), "64 concurrent").met,
-        Some(false)
+    let slow = results(vec![run(Pace::Closed { concurrency: 64 }, false, 1_500.0)]);
+    let checks = super::checks(&slow);
+    let compared: Vec<&Check> = checks
+        .iter()
+        .filter(|c| {
+            c.target
+                .starts_with("64 concurrent clients (invoice, sync)")
+        })
+        .collect();
+    assert_eq!(compared.len(), 2);
+    assert!(
+        compared.iter().all(|c| c.met == Some(false)),
+        "{compared:?}"
     );
 }
 
@@ -185,8 +214,9 @@ fn the_report_names_its_mode_targets_limits_and_plots() {
     let all = results(vec![run(Pace::Closed { concurrency: 64 }, false, 6_000.0)]);
     let text = markdown(&all, "benchmarks");
     assert!(text.contains("**quick run**"));
-    assert!(text.contains("| 64 concurrent clients (invoice, sync) |"));
+    assert!(text.contains("| 64 concurrent clients (invoice, sync), against 64 native senders |"));
     assert!(text.contains("| disk: fsyncs per second | 500 /s |"));
+    assert!(text.contains("| Kafka: native producer, one record at a time per sender | 4,000"));
     assert!(text.contains("](benchmarks/throughput.svg)"));
     assert!(text.contains("every acknowledged record was read back"));
 }

@@ -7,6 +7,9 @@ use crate::bench::limits::NativeRun;
 use crate::bench::report::thousands;
 use crate::bench::{Api, Pace, Payload, Scenario};
 
+/// Clients of the run the throughput target is checked on.
+pub const HEADLINE_CLIENTS: usize = 64;
+
 /// The suite's scenarios and the sizes of its other steps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -16,8 +19,11 @@ pub struct Plan {
     pub scenarios: Vec<Scenario>,
     /// Length of the fsync probe.
     pub fsync_probe: Duration,
-    /// Length and size of the native producer's run.
+    /// Length and size of the native producer's runs.
     pub native_run: NativeRun,
+    /// Senders of the closed-loop native run: as many as the headline run's
+    /// clients.
+    pub native_senders: usize,
     /// How many cold starts to time.
     pub startups: usize,
     /// Records in the backlog to drain.
@@ -42,6 +48,7 @@ impl Plan {
                 duration: Duration::from_secs(10),
                 max_records: 2_000_000,
             },
+            native_senders: HEADLINE_CLIENTS,
             startups: 5,
             backlog: 1_000_000,
         }
@@ -59,6 +66,7 @@ impl Plan {
                 duration: Duration::from_secs(3),
                 max_records: 300_000,
             },
+            native_senders: HEADLINE_CLIENTS,
             startups: 3,
             backlog: 20_000,
         }
@@ -72,10 +80,12 @@ impl Plan {
             .map_or(0.0, |scenario| scenario.duration.as_secs_f64());
         format!(
             "each load run {each:.0} s; fsync probe {:.0} s; native producer up to {:.0} s or {} \
-             records; {} cold starts; backlog of {} records",
+             records, as fast as it takes them and with {} senders; {} cold starts; backlog of \
+             {} records",
             self.fsync_probe.as_secs_f64(),
             self.native_run.duration.as_secs_f64(),
             thousands(self.native_run.max_records as f64),
+            self.native_senders,
             self.startups,
             thousands(self.backlog as f64),
         )
