@@ -58,7 +58,7 @@ pub(super) async fn produce(
         ProduceMedia::Json if !validate::rest_proxy::looks_like_v2(&bytes) => {
             middleware(&state, topic, &bytes, &request).await
         }
-        media => rest_proxy::v2::produce(&state, &topic, None, media, &bytes, &request).await,
+        media => rest_proxy::v2::produce(&state, &topic, None, media, bytes, &request).await,
     }
 }
 

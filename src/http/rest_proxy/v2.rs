@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -52,16 +52,19 @@ pub(in crate::http) async fn produce_to_partition(
         query: &query,
         started,
     };
-    produce(&state, &topic, Some(partition), media, &bytes, &request).await
+    produce(&state, &topic, Some(partition), media, bytes, &request).await
 }
 
 /// Publishes a v2 produce request's records and answers with their offsets.
+/// The body is let go of once its records are read out of it, before the wait
+/// for Kafka: many clients waiting with large batches would otherwise each hold
+/// their request twice.
 pub(in crate::http) async fn produce(
     state: &AppState,
     topic: &str,
     partition: Option<i32>,
     media: ProduceMedia,
-    body: &[u8],
+    body: Bytes,
     request: &Request<'_>,
 ) -> Result<Response, ApiError> {
     let format = match media {
@@ -70,13 +73,14 @@ pub(in crate::http) async fn produce(
         ProduceMedia::Json => V2Format::Binary,
         ProduceMedia::V2(format) => format,
         ProduceMedia::Registry(name) => {
-            return Err(match v2_missing_schema(body)? {
+            return Err(match v2_missing_schema(&body)? {
                 Some(missing) => missing.into(),
                 None => ApiError::SchemaRegistry(name),
             });
         }
     };
-    let records = v2_records(topic, body, format, partition, state.body_limits)?;
+    let records = v2_records(topic, &body, format, partition, state.body_limits)?;
+    drop(body);
     // Every record of the request is checked, so that the answer lists all that
     // is wrong at once; one violation refuses the whole request.
     let mut violations = Vec::new();

@@ -367,28 +367,31 @@ pub(in crate::http) async fn produce(
 
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
     let values = split_values(&bytes).map_err(|err| Invalid::MalformedJson(err.to_string()))?;
-    match values.as_slice() {
-        [] => Err(Invalid::Body("the body holds no record".to_owned()).into()),
-        [only] => {
-            // A single record's result is the answer, with its status.
-            let results = produce_batch(&state, &target, vec![(0, *only)], started, false).await?;
-            let (status, result) = results
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::NotStored("no result for the record".to_owned()))?;
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            Ok((status, Json(result)).into_response())
-        }
-        many => {
-            let numbered = many.iter().copied().enumerate().collect();
-            let results = produce_batch(&state, &target, numbered, started, true).await?;
-            let mut text = Vec::new();
-            for (_, result) in results {
-                push_line(&mut text, &result);
-            }
-            Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
-        }
+    if values.is_empty() {
+        return Err(Invalid::Body("the body holds no record".to_owned()).into());
     }
+    let alone = values.len() == 1;
+    let numbered: Vec<(usize, &RawValue)> = values.into_iter().enumerate().collect();
+    let parsed = parse_records(&state, &target, &numbered, !alone).await;
+    // The parsed records own their data: let go of the body before the wait for
+    // Kafka, so that many clients waiting with large requests hold each only once.
+    drop(numbered);
+    drop(bytes);
+    let results = store_and_wait(&state, &target, parsed, started).await?;
+    if alone {
+        // A single record's result is the answer, with its status.
+        let (status, result) = results
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::NotStored("no result for the record".to_owned()))?;
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        return Ok((status, Json(result)).into_response());
+    }
+    let mut text = Vec::new();
+    for (_, result) in results {
+        push_line(&mut text, &result);
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
 /// Where a records request goes, and how it asked to be answered.
@@ -414,23 +417,20 @@ impl Target {
     }
 }
 
-/// Publishes the numbered records of one request (or one stretch of a stream)
-/// and returns each one's result with its status, in order. Invalid records get
-/// their error; the valid ones are stored together.
-async fn produce_batch(
+/// Stores the parsed records of one request and returns each one's result
+/// with its status, in order. Invalid records get their error; the valid ones
+/// are stored together.
+async fn store_and_wait(
     state: &AppState,
     target: &Target,
-    records: Vec<(usize, &RawValue)>,
+    parsed: Vec<Parsed>,
     arrived: Instant,
-    streamed: bool,
 ) -> Result<Vec<(u16, Value)>, ApiError> {
-    let parsed = parse_records(state, target, &records, streamed).await;
     let (results, pending) = store(state, target, parsed).await?;
     let deadline = deadline(state, target.respond_async, arrived);
     Ok(finish(state, target, results, pending, deadline).await)
 }
 
-/// One record of a request, parsed and checked, or why it was refused.
 /// One record of a request, checked and with its idempotency key, or the
 /// status and result that refuse it.
 type Parsed = Result<(V3Submission, Option<String>), (u16, Value)>;
@@ -802,6 +802,8 @@ pub(in crate::http) async fn produce_batch_entries(
         respond_async: request.respond_async(),
     };
     let entries = v3_batch(&target.topic, &bytes, state.body_limits)?;
+    // Let go of the body before the wait for Kafka; the entries own their data.
+    drop(bytes);
 
     let mut ids = Vec::with_capacity(entries.len());
     let mut parsed: Vec<Parsed> = Vec::with_capacity(entries.len());
