@@ -76,13 +76,18 @@
 //!
 //! # Cost per record
 //!
-//! The writer thread is ponte's ceiling in records per second (see
-//! `docs/benchmarks.md`): each record is a table row, entries in up to four indexes and
-//! two updates of `outbox_counts` (stored, then acknowledged).
-// TODO(outbox): the writer does more per record than it must. Counts kept by the
-// writer instead of a trigger per row, Kafka's acknowledgements written as one
-// statement per commit, and fewer indexes would each raise the records-per-second
-// ceiling; so would a second writer on a PostgreSQL outbox.
+//! With batched requests the writer thread is ponte's ceiling in records per
+//! second, and with one record per request the wait for its commit is a large
+//! part of each request's time (see `docs/benchmarks.md`): each record is a table
+//! row, entries in up to four indexes and two updates of `outbox_counts` (stored,
+//! then acknowledged).
+// TODO(outbox): a commit writes several times its records' size: the page of
+// each row Kafka acknowledged is written again for its outcome, every index entry
+// and the counts cost pages of their own, and each synchronous request waits for
+// that commit before its record leaves for Kafka. Fewer pages per commit (fewer
+// indexes, counts kept by the writer instead of triggers, outcomes that need not
+// rewrite the row) would shorten every request; so would a second writer on a
+// PostgreSQL outbox. Deferring outcomes alone gained nothing measurable.
 
 pub mod sqlite;
 mod store;
