@@ -34,9 +34,9 @@ const FLUSH_PATIENCE: Duration = Duration::from_secs(120);
 /// How long one closed-loop sender waits for its record's acknowledgement.
 const SEND_PATIENCE: Duration = Duration::from_secs(30);
 
-/// ponte's own producer linger (see `crate::kafka`): the closed-loop native
-/// senders use it too, so that both wait the same for a batch to leave.
-const PONTE_LINGER_MS: &str = "1";
+/// The pipelined producer's linger: longer than ponte's, so that it fills larger
+/// batches and shows the broker's ceiling rather than ponte's settings.
+const PIPELINE_LINGER_MS: u64 = 5;
 
 /// How fast the disk makes writes durable.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -132,6 +132,19 @@ pub struct NativeRun {
     pub max_records: u64,
 }
 
+/// The native producers' settings: idempotent, `acks=all` and lz4, as ponte
+/// produces, with the given linger.
+fn native_config(brokers: &str, linger_ms: u64) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", linger_ms.to_string());
+    config
+}
+
 /// Records sent by `senders` clients that each wait for Kafka's acknowledgement
 /// of one record before sending the next, for `limits.duration` (or until
 /// `limits.max_records`), with ponte's producer settings (idempotent,
@@ -144,13 +157,9 @@ pub async fn native_senders(
     limits: NativeRun,
     senders: usize,
 ) -> Result<NativeRate, KafkaError> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", PONTE_LINGER_MS)
-        .create()?;
+    // ponte's own linger, so that both wait the same for a batch to leave.
+    let linger_ms = crate::config::Settings::default().kafka_linger_ms;
+    let producer: FutureProducer = native_config(brokers, linger_ms).create()?;
     let shared = ClosedLoop {
         producer,
         topic: topic.to_owned(),
@@ -211,9 +220,9 @@ impl ClosedLoop {
 }
 
 /// Sends records keyed `bench-<run>-<n>` to `topic` as fast as an idempotent
-/// producer with `acks=all` takes them, with ponte's default producer settings
-/// (lz4, `linger.ms=5`), until `limits` says stop; then waits for every
-/// acknowledgement. Blocking: run it on a thread of its own.
+/// producer with `acks=all` takes them (lz4, `linger.ms=5`), until `limits` says
+/// stop; then waits for every acknowledgement. Blocking: run it on a thread of
+/// its own.
 pub fn native_producer(
     brokers: &str,
     topic: &str,
@@ -224,13 +233,8 @@ pub fn native_producer(
         prefix: super::payload::key_prefix(run),
         numbers: Mutex::new(Vec::new()),
     };
-    let producer: BaseProducer<Acknowledgements> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "5")
-        .create_with_context(context)?;
+    let producer: BaseProducer<Acknowledgements> =
+        native_config(brokers, PIPELINE_LINGER_MS).create_with_context(context)?;
     let value = limits.payload.value();
 
     let started = Instant::now();
