@@ -137,7 +137,13 @@ async fn a_record_refused_every_time_is_dead_lettered_with_its_headers_and_can_b
         1,
         Duration::from_secs(30),
     );
-    let (_, status) = ponte.get(&format!("/messages/{}", ids[0])).await;
+    // The row learns of the dead-letter write one commit after Kafka reports it.
+    let row = format!("/messages/{}", ids[0]);
+    let status = ponte
+        .get_until(&row, Duration::from_secs(10), |m| {
+            m["status"] == json!("dlq")
+        })
+        .await;
     let (replay_status, _, replayed) = ponte
         .send("/messages/replay", &json!({"topic": "grande"}), &[])
         .await;
@@ -147,7 +153,11 @@ async fn a_record_refused_every_time_is_dead_lettered_with_its_headers_and_can_b
         Duration::from_secs(30),
         |r| message_ids(r).contains(&ids[0]),
     );
-    let (_, after) = ponte.get(&format!("/messages/{}", ids[0])).await;
+    let after = ponte
+        .get_until(&row, Duration::from_secs(10), |m| {
+            m["status"] == json!("sent")
+        })
+        .await;
     let health = wait_until_drained(&ponte).await;
 
     assert_eq!(dead.len(), 1);

@@ -180,9 +180,21 @@ impl Ponte {
 
     /// Polls `/health` until `check` holds or `patience` passed; returns the last body.
     pub async fn health_until(&self, patience: Duration, check: impl Fn(&Value) -> bool) -> Value {
+        self.get_until("/health", patience, check).await
+    }
+
+    /// Polls `path` until `check` holds on its body or `patience` passed; returns
+    /// the last body. For state that follows Kafka's report by a commit, such as
+    /// a record's row after its acknowledgement.
+    pub async fn get_until(
+        &self,
+        path: &str,
+        patience: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
-            let (_, body) = self.get("/health").await;
+            let (_, body) = self.get(path).await;
             if check(&body) || tokio::time::Instant::now() >= deadline {
                 return body;
             }
